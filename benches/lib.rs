@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/benches/`; this empty library only anchors the crate.
