@@ -48,7 +48,11 @@ impl Vocab {
     /// which works best on lowercased text while the model sees the original case).
     pub fn lowercased(&self) -> (Vocab, Vec<u32>) {
         let mut lower = Vocab::default();
-        let map = self.words.iter().map(|w| lower.intern(&w.to_lowercase())).collect();
+        let map = self
+            .words
+            .iter()
+            .map(|w| lower.intern(&w.to_lowercase()))
+            .collect();
         (lower, map)
     }
 }
@@ -213,10 +217,20 @@ pub fn split_joined<'a>(line: &'a str, path: &str, line_no: usize) -> Result<(&'
     }
 }
 
-fn check_sides(source: &str, target: &str, opts: &ReadOptions, path: &str, line: usize) -> Result<bool> {
+fn check_sides(
+    source: &str,
+    target: &str,
+    opts: &ReadOptions,
+    path: &str,
+    line: usize,
+) -> Result<bool> {
     let empty = source.trim().is_empty() || target.trim().is_empty();
     if empty && !opts.allow_empty {
-        let side = if source.trim().is_empty() { "source" } else { "target" };
+        let side = if source.trim().is_empty() {
+            "source"
+        } else {
+            "target"
+        };
         return Err(Error::input(path, line, format!("empty {side} side")));
     }
     Ok(empty)
@@ -294,8 +308,14 @@ mod tests {
         let b = read_bitext(&BitextFiles::Joined(p), &ReadOptions::default()).unwrap();
         assert_eq!(b.len(), 2);
         let w = |id: &u32| b.vocab.words[*id as usize].as_str();
-        assert_eq!(b.source.row(0).iter().map(w).collect::<Vec<_>>(), ["le", "chat"]);
-        assert_eq!(b.target.row(0).iter().map(w).collect::<Vec<_>>(), ["the", "cat"]);
+        assert_eq!(
+            b.source.row(0).iter().map(w).collect::<Vec<_>>(),
+            ["le", "chat"]
+        );
+        assert_eq!(
+            b.target.row(0).iter().map(w).collect::<Vec<_>>(),
+            ["the", "cat"]
+        );
         assert_eq!(b.source.row(1), b.target.row(1));
     }
 
@@ -335,15 +355,27 @@ mod tests {
         let t = write(&dir, "t.txt", b"x\ny\n");
         let err = read_bitext(&BitextFiles::Split(s, t), &ReadOptions::default()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("s.txt:3") && msg.contains("t.txt ends after 2 lines"), "{msg}");
+        assert!(
+            msg.contains("s.txt:3") && msg.contains("t.txt ends after 2 lines"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn over_long_line_is_an_error() {
         let dir = tmpdir("long");
-        let p = write(&dir, "l.txt", format!("{} ||| b\n", "a".repeat(100)).as_bytes());
-        let opts = ReadOptions { max_line_bytes: 50, ..ReadOptions::default() };
-        let err = read_bitext(&BitextFiles::Joined(p), &opts).unwrap_err().to_string();
+        let p = write(
+            &dir,
+            "l.txt",
+            format!("{} ||| b\n", "a".repeat(100)).as_bytes(),
+        );
+        let opts = ReadOptions {
+            max_line_bytes: 50,
+            ..ReadOptions::default()
+        };
+        let err = read_bitext(&BitextFiles::Joined(p), &opts)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":1: line longer than 50 bytes"), "{err}");
     }
 
@@ -351,7 +383,10 @@ mod tests {
     fn allow_empty_keeps_line_numbers_in_step() {
         let dir = tmpdir("empty");
         let p = write(&dir, "e.txt", b"a ||| b\n ||| \nc ||| d\n");
-        let opts = ReadOptions { allow_empty: true, ..ReadOptions::default() };
+        let opts = ReadOptions {
+            allow_empty: true,
+            ..ReadOptions::default()
+        };
         let b = read_bitext(&BitextFiles::Joined(p), &opts).unwrap();
         assert_eq!((b.len(), b.empty_pairs), (3, 1));
         assert!(b.source.row(1).is_empty());

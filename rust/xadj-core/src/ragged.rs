@@ -60,7 +60,8 @@ impl<T> Ragged<T> {
         let mut out = Ragged::with_capacity(rows, values);
         for part in parts {
             let base = out.values.len() as i64;
-            out.offsets.extend(part.offsets[1..].iter().map(|o| o + base));
+            out.offsets
+                .extend(part.offsets[1..].iter().map(|o| o + base));
             out.values.extend(part.values);
         }
         out
