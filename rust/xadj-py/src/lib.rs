@@ -1,7 +1,274 @@
-//! Thin PyO3 bindings of xadj-core (to be written).
+//! Thin PyO3 bindings of xadj-core: arguments are borrowed from numpy, the work runs with the
+//! interpreter detached, results move into numpy without a copy. Every error maps in `to_py`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use xadj_core::batch::{self, Pooling, RowsView, SideView, Specials};
+use xadj_core::corpus::{self, BitextFiles, ReadOptions, WordSplit};
+use xadj_core::filter::{self, FilterOptions};
+use xadj_core::pharaoh::{Alignment, Link};
+use xadj_core::ragged::{check_offsets, Ragged};
+use xadj_core::subword::{self, MapOptions};
+use xadj_core::{sample, wordtok, Error};
+
+type Arr1<'py, T> = Bound<'py, PyArray1<T>>;
+
+/// The one place where core errors become Python exceptions.
+fn to_py(e: Error) -> PyErr {
+    match e {
+        Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
+        Error::Input { .. } | Error::Invalid(_) => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// Runs core work without the interpreter, turning errors and (bugs only) panics into exceptions:
+/// a Rust panic never crosses into Python as such.
+fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> xadj_core::Result<T> + Send) -> PyResult<T> {
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(work)));
+    match outcome {
+        Ok(result) => result.map_err(to_py),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(PyRuntimeError::new_err(format!("internal error in xadj._native (please report): {what}")))
+        }
+    }
+}
+
+fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
+    a.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+}
+
+fn slice2<'a>(a: &'a PyReadonlyArray2<'_, i32>, name: &str) -> PyResult<&'a [i32]> {
+    if a.shape()[1] != 2 {
+        return Err(PyValueError::new_err(format!("{name} must have shape [n, 2]")));
+    }
+    a.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+}
+
+fn words_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Ragged<u32>> {
+    check_offsets(name, offsets, values.len()).map_err(to_py)?;
+    if values.iter().any(|&v| v < 0) {
+        return Err(PyValueError::new_err(format!("{name}: negative word id")));
+    }
+    Ok(Ragged {
+        values: values.iter().map(|&v| v as u32).collect(),
+        offsets: offsets.to_vec(),
+    })
+}
+
+fn links_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Alignment> {
+    check_offsets(name, offsets, values.len() / 2).map_err(to_py)?;
+    if values.iter().any(|&v| v < 0) {
+        return Err(PyValueError::new_err(format!("{name}: negative link index")));
+    }
+    Ok(Ragged {
+        values: values.chunks_exact(2).map(|c| (c[0] as u32, c[1] as u32)).collect(),
+        offsets: offsets.to_vec(),
+    })
+}
+
+fn words_to_numpy<'py>(py: Python<'py>, r: Ragged<u32>) -> (Arr1<'py, i32>, Arr1<'py, i64>) {
+    let values: Vec<i32> = r.values.into_iter().map(|v| v as i32).collect();
+    (values.into_pyarray(py), r.offsets.into_pyarray(py))
+}
+
+fn links_to_numpy<'py>(py: Python<'py>, a: Ragged<Link>) -> (Bound<'py, PyArray2<i32>>, Arr1<'py, i64>) {
+    let n = a.values.len();
+    let flat: Vec<i32> = a.values.into_iter().flat_map(|(i, j)| [i as i32, j as i32]).collect();
+    let array = Array2::from_shape_vec((n, 2), flat).expect("n * 2 values by construction");
+    (array.into_pyarray(py), a.offsets.into_pyarray(py))
+}
+
+/// Reads a bitext: `(vocab, src_values, src_offsets, tgt_values, tgt_offsets, empty_pairs)`.
+#[pyfunction]
+#[pyo3(signature = (source, target=None, unicode_words=false, allow_empty=false, max_line_bytes=corpus::DEFAULT_MAX_LINE_BYTES))]
+#[allow(clippy::type_complexity)]
+fn read_bitext<'py>(
+    py: Python<'py>,
+    source: std::path::PathBuf,
+    target: Option<std::path::PathBuf>,
+    unicode_words: bool,
+    allow_empty: bool,
+    max_line_bytes: usize,
+) -> PyResult<(Vec<String>, Arr1<'py, i32>, Arr1<'py, i64>, Arr1<'py, i32>, Arr1<'py, i64>, usize)> {
+    let files = match target {
+        Some(target) => BitextFiles::Split(source, target),
+        None => BitextFiles::Joined(source),
+    };
+    let split = if unicode_words { WordSplit::Unicode } else { WordSplit::Whitespace };
+    let opts = ReadOptions { split, allow_empty, max_line_bytes };
+    let bitext = run(py, || corpus::read_bitext(&files, &opts))?;
+    let (sv, so) = words_to_numpy(py, bitext.source);
+    let (tv, to) = words_to_numpy(py, bitext.target);
+    Ok((bitext.vocab.words, sv, so, tv, to, bitext.empty_pairs))
+}
+
+/// The built-in Unicode word tokenizer on one string.
+#[pyfunction]
+fn tokenize_words(text: &str) -> Vec<&str> {
+    wordtok::tokenize(text)
+}
+
+/// Applies the link filters; returns `(links, link_offsets, stats)`.
+#[pyfunction]
+#[pyo3(signature = (src_values, src_offsets, tgt_values, tgt_offsets, links, link_offsets, max_words=64, one_to_one=true, drop_identical=true, name="alignments"))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn filter_links<'py>(
+    py: Python<'py>,
+    src_values: PyReadonlyArray1<'py, i32>,
+    src_offsets: PyReadonlyArray1<'py, i64>,
+    tgt_values: PyReadonlyArray1<'py, i32>,
+    tgt_offsets: PyReadonlyArray1<'py, i64>,
+    links: PyReadonlyArray2<'py, i32>,
+    link_offsets: PyReadonlyArray1<'py, i64>,
+    max_words: usize,
+    one_to_one: bool,
+    drop_identical: bool,
+    name: &str,
+) -> PyResult<(Bound<'py, PyArray2<i32>>, Arr1<'py, i64>, Bound<'py, PyDict>)> {
+    let source = words_from_numpy(slice(&src_values, "src_values")?, slice(&src_offsets, "src_offsets")?, "source")?;
+    let target = words_from_numpy(slice(&tgt_values, "tgt_values")?, slice(&tgt_offsets, "tgt_offsets")?, "target")?;
+    let links = links_from_numpy(slice2(&links, "links")?, slice(&link_offsets, "link_offsets")?, name)?;
+    let opts = FilterOptions { max_words, one_to_one, drop_identical };
+    let (kept, stats) = run(py, || filter::filter_links(&source, &target, &links, &opts, name))?;
+    let d = PyDict::new(py);
+    d.set_item("pairs_in", stats.pairs_in)?;
+    d.set_item("pairs_too_long", stats.pairs_too_long)?;
+    d.set_item("links_in", stats.links_in)?;
+    d.set_item("links_duplicate", stats.links_duplicate)?;
+    d.set_item("links_not_one_to_one", stats.links_not_one_to_one)?;
+    d.set_item("links_identical", stats.links_identical)?;
+    d.set_item("links_out", stats.links_out)?;
+    let (l, o) = links_to_numpy(py, kept);
+    Ok((l, o, d))
+}
+
+/// Maps words to subword pieces; returns `(arrays dict, stats dict)`.
+#[pyfunction]
+#[pyo3(signature = (src_values, src_offsets, tgt_values, tgt_offsets, links, link_offsets, table_values, table_offsets, max_pieces=0, drop_unlinked=true))]
+#[allow(clippy::too_many_arguments)]
+fn map_corpus<'py>(
+    py: Python<'py>,
+    src_values: PyReadonlyArray1<'py, i32>,
+    src_offsets: PyReadonlyArray1<'py, i64>,
+    tgt_values: PyReadonlyArray1<'py, i32>,
+    tgt_offsets: PyReadonlyArray1<'py, i64>,
+    links: PyReadonlyArray2<'py, i32>,
+    link_offsets: PyReadonlyArray1<'py, i64>,
+    table_values: PyReadonlyArray1<'py, i32>,
+    table_offsets: PyReadonlyArray1<'py, i64>,
+    max_pieces: usize,
+    drop_unlinked: bool,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let source = words_from_numpy(slice(&src_values, "src_values")?, slice(&src_offsets, "src_offsets")?, "source")?;
+    let target = words_from_numpy(slice(&tgt_values, "tgt_values")?, slice(&tgt_offsets, "tgt_offsets")?, "target")?;
+    let links = links_from_numpy(slice2(&links, "links")?, slice(&link_offsets, "link_offsets")?, "links")?;
+    let (tv, to) = (slice(&table_values, "table_values")?, slice(&table_offsets, "table_offsets")?);
+    check_offsets("piece table", to, tv.len()).map_err(to_py)?;
+    let table = Ragged { values: tv.to_vec(), offsets: to.to_vec() };
+    let opts = MapOptions { max_pieces, drop_unlinked };
+    let (p, stats) = run(py, || subword::map_corpus(&source, &target, &links, &table, &opts))?;
+    let arrays = PyDict::new(py);
+    arrays.set_item("src_pieces", p.source.pieces.values.into_pyarray(py))?;
+    arrays.set_item("src_piece_offsets", p.source.pieces.offsets.into_pyarray(py))?;
+    arrays.set_item("src_word_starts", p.source.word_starts.values.into_pyarray(py))?;
+    arrays.set_item("src_word_offsets", p.source.word_starts.offsets.into_pyarray(py))?;
+    arrays.set_item("tgt_pieces", p.target.pieces.values.into_pyarray(py))?;
+    arrays.set_item("tgt_piece_offsets", p.target.pieces.offsets.into_pyarray(py))?;
+    arrays.set_item("tgt_word_starts", p.target.word_starts.values.into_pyarray(py))?;
+    arrays.set_item("tgt_word_offsets", p.target.word_starts.offsets.into_pyarray(py))?;
+    let (l, o) = links_to_numpy(py, p.links);
+    arrays.set_item("links", l)?;
+    arrays.set_item("link_offsets", o)?;
+    arrays.set_item("pair_index", p.pair_index.into_pyarray(py))?;
+    let d = PyDict::new(py);
+    d.set_item("words_zero_pieces", stats.words_zero_pieces)?;
+    d.set_item("links_zero_pieces", stats.links_zero_pieces)?;
+    d.set_item("pairs_too_many_pieces", stats.pairs_too_many_pieces)?;
+    d.set_item("pairs_without_links", stats.pairs_without_links)?;
+    d.set_item("pairs_kept", stats.pairs_kept)?;
+    d.set_item("links_kept", stats.links_kept)?;
+    Ok((arrays, d))
+}
+
+type SideOut<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i64>>, Arr1<'py, i64>, Arr1<'py, i64>, usize);
+
+fn side_to_numpy(py: Python<'_>, s: batch::SideBatch) -> SideOut<'_> {
+    let shape = (s.rows, s.cols);
+    let ids = Array2::from_shape_vec(shape, s.input_ids).expect("rows * cols ids by construction");
+    let mask = Array2::from_shape_vec(shape, s.attention_mask).expect("rows * cols mask by construction");
+    (ids.into_pyarray(py), mask.into_pyarray(py), s.piece_positions.into_pyarray(py), s.piece_words.into_pyarray(py), s.n_words)
+}
+
+/// Assembles one batch; returns `(other side, english side, english_aligned)`, each side as
+/// `(input_ids, attention_mask, piece_positions, piece_words, n_words)`.
+#[pyfunction]
+#[pyo3(signature = (other, english, links, link_offsets, indices, prefix, suffix, pad, pooling="avg", special_pairs=true))]
+#[allow(clippy::too_many_arguments)]
+fn assemble_batch<'py>(
+    py: Python<'py>,
+    other: (PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>),
+    english: (PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>),
+    links: PyReadonlyArray2<'py, i32>,
+    link_offsets: PyReadonlyArray1<'py, i64>,
+    indices: PyReadonlyArray1<'py, i64>,
+    prefix: Vec<i64>,
+    suffix: Vec<i64>,
+    pad: i64,
+    pooling: &str,
+    special_pairs: bool,
+) -> PyResult<(SideOut<'py>, SideOut<'py>, Arr1<'py, i64>)> {
+    let o = SideView {
+        pieces: RowsView::new(slice(&other.0, "pieces")?, slice(&other.1, "piece offsets")?, 1),
+        word_starts: RowsView::new(slice(&other.2, "word starts")?, slice(&other.3, "word offsets")?, 1),
+    };
+    let e = SideView {
+        pieces: RowsView::new(slice(&english.0, "pieces")?, slice(&english.1, "piece offsets")?, 1),
+        word_starts: RowsView::new(slice(&english.2, "word starts")?, slice(&english.3, "word offsets")?, 1),
+    };
+    let l = RowsView::new(slice2(&links, "links")?, slice(&link_offsets, "link_offsets")?, 2);
+    let idx = slice(&indices, "indices")?;
+    let pooling: Pooling = pooling.parse().map_err(to_py)?;
+    let specials = Specials { prefix, suffix, pad };
+    let b = run(py, || batch::assemble(&o, &e, &l, idx, &specials, pooling, special_pairs))?;
+    Ok((side_to_numpy(py, b.other), side_to_numpy(py, b.english), b.english_aligned.into_pyarray(py)))
+}
+
+#[pyfunction]
+fn epoch_order(py: Python<'_>, n: usize, seed: u64, epoch: u64) -> Arr1<'_, i64> {
+    py.detach(|| sample::epoch_order(n, seed, epoch)).into_pyarray(py)
+}
+
+#[pyfunction]
+fn sample_with_replacement(py: Python<'_>, n: usize, k: usize, seed: u64, step: u64) -> Arr1<'_, i64> {
+    py.detach(|| sample::sample_with_replacement(n, k, seed, step)).into_pyarray(py)
+}
+
+#[pyfunction]
+fn subset(py: Python<'_>, n: usize, k: usize, seed: u64) -> Arr1<'_, i64> {
+    py.detach(|| sample::subset(n, k, seed)).into_pyarray(py)
+}
 
 #[pymodule]
-fn _native(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_bitext, m)?)?;
+    m.add_function(wrap_pyfunction!(tokenize_words, m)?)?;
+    m.add_function(wrap_pyfunction!(filter_links, m)?)?;
+    m.add_function(wrap_pyfunction!(map_corpus, m)?)?;
+    m.add_function(wrap_pyfunction!(assemble_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(epoch_order, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_with_replacement, m)?)?;
+    m.add_function(wrap_pyfunction!(subset, m)?)?;
     Ok(())
 }
