@@ -1,9 +1,463 @@
-//! Pharaoh alignment format: one line per sentence pair, `i-j` links (to be completed).
+//! Pharaoh alignment format: one line per sentence pair, links `i-j` (source index first)
+//! separated by spaces. Gold files may also mark possible links (`i?j`, `ipj`, `i-j-P`) and sure
+//! ones explicitly (`i-j-S`). Parsing works on bytes and allocates nothing per link.
 
+use std::io::Write;
+use std::path::Path;
+
+use crate::corpus::{LineReader, DEFAULT_MAX_LINE_BYTES};
 use crate::ragged::Ragged;
+use crate::{Error, Result};
 
 /// A link `(source index, target index)`, 0-based.
 pub type Link = (u32, u32);
 
 /// Links of every sentence pair.
 pub type Alignment = Ragged<Link>;
+
+/// Largest index accepted, so that links fit signed 32-bit arrays on the Python side.
+pub const MAX_INDEX: u32 = i32::MAX as u32;
+
+/// Gold links: `possible` is P = S ∪ possible-marked links, so it includes every sure link.
+/// Each row is sorted by (i, j) without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoldAlignment {
+    pub sure: Alignment,
+    pub possible: Alignment,
+}
+
+impl GoldAlignment {
+    pub fn len(&self) -> usize {
+        self.sure.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sure.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Indices in the file start at 1 (gold sets usually do); 1 is subtracted, 0 is an error.
+    pub one_based: bool,
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            one_based: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+}
+
+/// Whether a link is sure or only possible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Sure,
+    Possible,
+}
+
+/// What is wrong with a line; the caller adds file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkError(pub String);
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Shows a token in an error message, cut short if it is long.
+fn shown(token: &[u8]) -> String {
+    let text = String::from_utf8_lossy(token);
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("\"{}...\"", &text[..at]),
+        None => format!("\"{text}\""),
+    }
+}
+
+fn malformed(token: &[u8]) -> LinkError {
+    LinkError(format!(
+        "malformed link {}: expected i-j (gold also i?j, ipj, i-j-P, i-j-S)",
+        shown(token)
+    ))
+}
+
+/// Reads the decimal number at the start of `bytes`; returns it and the bytes consumed.
+fn number(bytes: &[u8], token: &[u8]) -> std::result::Result<(u32, usize), LinkError> {
+    let mut value: u64 = 0;
+    let mut n = 0;
+    while let Some(&b) = bytes.get(n) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value * 10 + u64::from(b - b'0');
+        if value > u64::from(MAX_INDEX) + 1 {
+            return Err(LinkError(format!(
+                "index too large in link {} (at most {MAX_INDEX})",
+                shown(token)
+            )));
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return Err(malformed(token));
+    }
+    Ok((value as u32, n))
+}
+
+fn index(value: u32, one_based: bool, token: &[u8]) -> std::result::Result<u32, LinkError> {
+    if one_based {
+        if value == 0 {
+            return Err(LinkError(format!(
+                "index 0 in link {} of a 1-based file",
+                shown(token)
+            )));
+        }
+        Ok(value - 1)
+    } else if value > MAX_INDEX {
+        Err(LinkError(format!(
+            "index too large in link {} (at most {MAX_INDEX})",
+            shown(token)
+        )))
+    } else {
+        Ok(value)
+    }
+}
+
+/// Parses one link token such as `3-4`, `3p4`, `3?4`, `3-4-P` or `3-4-S`.
+fn parse_token(token: &[u8], one_based: bool) -> std::result::Result<(Link, LinkKind), LinkError> {
+    let (i, a) = number(token, token)?;
+    let kind = match token.get(a) {
+        Some(b'-') => LinkKind::Sure,
+        Some(b'p') | Some(b'?') => LinkKind::Possible,
+        _ => return Err(malformed(token)),
+    };
+    let rest = &token[a + 1..];
+    let (j, b) = number(rest, token)?;
+    let kind = match (&rest[b..], kind) {
+        (b"", kind) => kind,
+        (b"-S" | b"-s", LinkKind::Sure) => LinkKind::Sure,
+        (b"-P" | b"-p", LinkKind::Sure) => LinkKind::Possible,
+        _ => return Err(malformed(token)),
+    };
+    Ok((
+        (index(i, one_based, token)?, index(j, one_based, token)?),
+        kind,
+    ))
+}
+
+/// Calls `sink` with every link of a line, in order.
+pub fn for_each_link(
+    line: &str,
+    one_based: bool,
+    mut sink: impl FnMut(Link, LinkKind),
+) -> std::result::Result<(), LinkError> {
+    let bytes = line.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at].is_ascii_whitespace() {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let (link, kind) = parse_token(&bytes[start..at], one_based)?;
+        sink(link, kind);
+    }
+    Ok(())
+}
+
+/// Parses the links of a hypothesis line (no possible links) onto `out`.
+pub fn parse_links(
+    line: &str,
+    one_based: bool,
+    out: &mut Vec<Link>,
+) -> std::result::Result<(), LinkError> {
+    let mut possible = false;
+    for_each_link(line, one_based, |link, kind| {
+        possible |= kind == LinkKind::Possible;
+        out.push(link);
+    })?;
+    if possible {
+        return Err(LinkError(
+            "possible link (i?j, ipj or i-j-P) in an alignment that is not a gold file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a Pharaoh alignment file, one row per line, links in file order.
+pub fn read_alignment(path: &Path, opts: &ReadOptions) -> Result<Alignment> {
+    let mut lines = LineReader::open(path, opts.max_line_bytes)?;
+    let mut out = Alignment::default();
+    while let Some(line) = lines.next_line()? {
+        if let Err(e) = parse_links(line, opts.one_based, &mut out.values) {
+            return Err(Error::input(lines.path(), lines.line_number(), e.0));
+        }
+        out.end_row();
+    }
+    Ok(out)
+}
+
+/// Sorts and deduplicates the row that starts at `start`.
+fn finish_set_row(values: &mut Vec<Link>, start: usize) {
+    values[start..].sort_unstable();
+    let mut keep = start;
+    for k in start..values.len() {
+        if keep == start || values[k] != values[keep - 1] {
+            values[keep] = values[k];
+            keep += 1;
+        }
+    }
+    values.truncate(keep);
+}
+
+/// Reads a gold alignment with sure and possible links.
+pub fn read_gold(path: &Path, one_based: bool) -> Result<GoldAlignment> {
+    let mut lines = LineReader::open(path, DEFAULT_MAX_LINE_BYTES)?;
+    let mut gold = GoldAlignment::default();
+    while let Some(line) = lines.next_line()? {
+        let (sure, possible) = (&mut gold.sure.values, &mut gold.possible.values);
+        let (s0, p0) = (sure.len(), possible.len());
+        let parsed = for_each_link(line, one_based, |link, kind| {
+            if kind == LinkKind::Sure {
+                sure.push(link);
+            }
+            possible.push(link);
+        });
+        if let Err(e) = parsed {
+            return Err(Error::input(lines.path(), lines.line_number(), e.0));
+        }
+        finish_set_row(sure, s0);
+        finish_set_row(possible, p0);
+        gold.sure.end_row();
+        gold.possible.end_row();
+    }
+    Ok(gold)
+}
+
+/// Appends the decimal digits of `v`.
+#[inline]
+fn push_u32(buf: &mut Vec<u8>, mut v: u32) {
+    let mut digits = [0u8; 10];
+    let mut n = digits.len();
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[n..]);
+}
+
+/// Writes `i-j i-j` a line, an empty line for a pair without links.
+pub fn write_alignment<W: Write>(alignment: &Alignment, mut out: W) -> std::io::Result<()> {
+    const FLUSH_AT: usize = 1 << 16;
+    let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
+    for row in alignment.rows() {
+        for (k, &(i, j)) in row.iter().enumerate() {
+            if k > 0 {
+                buf.push(b' ');
+            }
+            push_u32(&mut buf, i);
+            buf.push(b'-');
+            push_u32(&mut buf, j);
+        }
+        buf.push(b'\n');
+        if buf.len() >= FLUSH_AT {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()
+}
+
+/// Checks every link against the sentence lengths; `path` names the alignment in errors.
+pub fn check_bounds(
+    alignment: &Alignment,
+    source_lens: &[u32],
+    target_lens: &[u32],
+    path: &str,
+) -> Result<()> {
+    if source_lens.len() != alignment.len() || target_lens.len() != alignment.len() {
+        return Err(Error::Invalid(format!(
+            "{path}: {} alignment lines for {} source / {} target sentences",
+            alignment.len(),
+            source_lens.len(),
+            target_lens.len()
+        )));
+    }
+    for (k, row) in alignment.rows().enumerate() {
+        let (n, m) = (source_lens[k], target_lens[k]);
+        if let Some(&(i, j)) = row.iter().find(|&&(i, j)| i >= n || j >= m) {
+            return Err(Error::input(
+                path,
+                k + 1,
+                format!(
+                    "link {i}-{j} out of range for a sentence of {n} source / {m} target words"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn links(line: &str, one_based: bool) -> std::result::Result<Vec<Link>, LinkError> {
+        let mut out = Vec::new();
+        parse_links(line, one_based, &mut out).map(|()| out)
+    }
+
+    fn tmpfile(name: &str, text: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xadj-pharaoh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn parses_links_in_order_with_any_spacing() {
+        assert_eq!(
+            links("  0-1 \t12-3  4-4 ", false).unwrap(),
+            [(0, 1), (12, 3), (4, 4)]
+        );
+        assert_eq!(links("", false).unwrap(), []);
+        assert_eq!(links("1-1 2-3", true).unwrap(), [(0, 0), (1, 2)]);
+        assert_eq!(links("3-4-S", false).unwrap(), [(3, 4)]);
+        assert_eq!(links("2147483647-0", false).unwrap(), [(MAX_INDEX, 0)]);
+        assert_eq!(links("2147483648-1", true).unwrap(), [(MAX_INDEX, 0)]);
+    }
+
+    #[test]
+    fn malformed_links_are_errors() {
+        for bad in [
+            "3-",
+            "a-b",
+            "1-2-3",
+            "-1-2",
+            "1--2",
+            "1 -2",
+            "1-2x",
+            "12",
+            "1_2",
+            "1-2-",
+            "1-٣",
+            "99999999999-1",
+            "2147483648-0",
+            "1p2-P",
+        ] {
+            assert!(links(bad, false).is_err(), "{bad} accepted");
+        }
+        assert!(links("0-1", true).unwrap_err().0.contains("index 0"));
+        assert!(links("1p2", false).unwrap_err().0.contains("possible link"));
+        assert!(links("4294967296-1", false)
+            .unwrap_err()
+            .0
+            .contains("too large"));
+    }
+
+    #[test]
+    fn reads_gold_with_possible_links_as_sets() {
+        let p = tmpfile("g.gold", b"1-1 2p2 3?3 4-4-P 5-5-S 1-1\r\n\n2p1 2-1\n");
+        let g = read_gold(&p, true).unwrap();
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.sure.row(0), [(0, 0), (4, 4)]);
+        assert_eq!(g.possible.row(0), [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4)]);
+        assert!(g.sure.row(1).is_empty() && g.possible.row(1).is_empty());
+        assert_eq!(
+            (g.sure.row(2), g.possible.row(2)),
+            (&[(1, 0)][..], &[(1, 0)][..])
+        );
+    }
+
+    #[test]
+    fn read_errors_name_file_and_line() {
+        let p = tmpfile("bad.al", b"0-1\n1-2 3-\n");
+        let err = read_alignment(&p, &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{}:2: malformed link \"3-\"", p.display())),
+            "{err}"
+        );
+        let p = tmpfile("zero.gold", b"1-1\n\n0-2\n");
+        let err = read_gold(&p, true).unwrap_err().to_string();
+        assert!(err.contains("zero.gold:3: index 0"), "{err}");
+    }
+
+    #[test]
+    fn writes_pharaoh_lines() {
+        let mut al = Alignment::default();
+        al.push_row([(0, 1), (10, 234_567)]);
+        al.push_row([]);
+        al.push_row([(MAX_INDEX, 0)]);
+        let mut out = Vec::new();
+        write_alignment(&al, &mut out).unwrap();
+        assert_eq!(out, b"0-1 10-234567\n\n2147483647-0\n");
+    }
+
+    #[test]
+    fn bounds_are_checked_per_line() {
+        let mut al = Alignment::default();
+        al.push_row([(0, 0)]);
+        al.push_row([(1, 0), (2, 5)]);
+        assert!(check_bounds(&al, &[1, 3], &[1, 6], "x.al").is_ok());
+        let err = check_bounds(&al, &[1, 3], &[1, 5], "x.al")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "x.al:2: link 2-5 out of range for a sentence of 3 source / 5 target words"
+        );
+        assert!(check_bounds(&al, &[1], &[1], "x.al").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parser_never_panics(line in "\\PC*", one_based: bool) {
+            let _ = links(&line, one_based);
+            let _ = for_each_link(&line, one_based, |_, _| {});
+        }
+
+        #[test]
+        fn parser_never_panics_on_link_like_text(line in "[0-9pP?Ss -]{0,40}", one_based: bool) {
+            let _ = for_each_link(&line, one_based, |_, _| {});
+        }
+
+        #[test]
+        fn write_then_parse_round_trips(
+            rows in prop::collection::vec(
+                prop::collection::vec((0..=MAX_INDEX, 0..=MAX_INDEX), 0..20), 0..20)
+        ) {
+            let mut al = Alignment::default();
+            for row in &rows {
+                al.push_row(row.iter().copied());
+            }
+            let mut text = Vec::new();
+            write_alignment(&al, &mut text).unwrap();
+            let text = String::from_utf8(text).unwrap();
+            let mut back = Alignment::default();
+            for line in text.lines() {
+                parse_links(line, false, &mut back.values).unwrap();
+                back.end_row();
+            }
+            prop_assert_eq!(back, al);
+        }
+    }
+}

@@ -1,1 +1,484 @@
-//! (to be written)
+//! Symmetrisation of two directional alignments with the heuristics of fast_align's `atools`,
+//! reproducing its output line for line.
+//!
+//! grow-diag starts from the intersection and makes passes over the union-minus-current points in
+//! (i, j) order, adding a point when its row or its column is still unaligned and one of its 8
+//! neighbours is already in (points added earlier in the same pass count), until a pass adds
+//! nothing. `final` then makes one pass over the forward points, then one over the reverse
+//! points, adding a point when its row OR (`final-and`: AND) its column is unaligned.
+
+use std::str::FromStr;
+
+use rayon::prelude::*;
+
+use crate::pharaoh::{Alignment, Link};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Intersect,
+    Union,
+    GrowDiag,
+    GrowDiagFinal,
+    GrowDiagFinalAnd,
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Intersect,
+        Method::Union,
+        Method::GrowDiag,
+        Method::GrowDiagFinal,
+        Method::GrowDiagFinalAnd,
+    ];
+
+    /// The atools name (`atools -c NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Intersect => "intersect",
+            Method::Union => "union",
+            Method::GrowDiag => "grow-diag",
+            Method::GrowDiagFinal => "grow-diag-final",
+            Method::GrowDiagFinalAnd => "grow-diag-final-and",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Method::ALL.iter().map(|m| m.name()).collect();
+                Error::Invalid(format!(
+                    "unknown symmetrisation method {s:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+const FWD: u8 = 1;
+const REV: u8 = 2;
+const RES: u8 = 4;
+
+/// Largest dense grid (cells) a line may use; bigger lines take a slower hash-based path.
+const MAX_GRID_CELLS: usize = 1 << 22;
+
+/// The alignment grid a line is grown on, and its row / column "aligned" flags.
+trait Board {
+    fn flags(&self, i: u32, j: u32) -> u8;
+    fn add_flags(&mut self, i: u32, j: u32, bits: u8);
+    fn row_aligned(&self, i: u32) -> bool;
+    fn col_aligned(&self, j: u32) -> bool;
+    fn neighbour_in(&self, i: u32, j: u32) -> bool;
+
+    fn align(&mut self, i: u32, j: u32) {
+        self.add_flags(i, j, RES);
+    }
+}
+
+/// A padded byte grid: cell (i, j) is at `(i + 1) * stride + j + 1`, so all 8 neighbours of a
+/// point exist and need no bounds test.
+#[derive(Debug, Default)]
+struct DenseBoard {
+    cells: Vec<u8>,
+    stride: usize,
+    rows: Vec<u8>,
+    cols: Vec<u8>,
+}
+
+impl DenseBoard {
+    fn prepare(&mut self, max_i: usize, max_j: usize) {
+        self.stride = max_j + 3;
+        let cells = (max_i + 3) * self.stride;
+        if self.cells.len() < cells {
+            self.cells.resize(cells, 0);
+        }
+        if self.rows.len() <= max_i {
+            self.rows.resize(max_i + 1, 0);
+        }
+        if self.cols.len() <= max_j {
+            self.cols.resize(max_j + 1, 0);
+        }
+    }
+
+    #[inline(always)]
+    fn at(&self, i: u32, j: u32) -> usize {
+        (i as usize + 1) * self.stride + j as usize + 1
+    }
+
+    /// Zeroes what a line used (its points and flags), leaving the board clean for the next.
+    fn clear(&mut self, points: &[Link], max_i: usize, max_j: usize) {
+        for &(i, j) in points {
+            let at = self.at(i, j);
+            self.cells[at] = 0;
+        }
+        self.rows[..=max_i].fill(0);
+        self.cols[..=max_j].fill(0);
+    }
+}
+
+impl Board for DenseBoard {
+    #[inline(always)]
+    fn flags(&self, i: u32, j: u32) -> u8 {
+        self.cells[self.at(i, j)]
+    }
+
+    #[inline(always)]
+    fn add_flags(&mut self, i: u32, j: u32, bits: u8) {
+        let at = self.at(i, j);
+        self.cells[at] |= bits;
+        if bits & RES != 0 {
+            self.rows[i as usize] = 1;
+            self.cols[j as usize] = 1;
+        }
+    }
+
+    #[inline(always)]
+    fn row_aligned(&self, i: u32) -> bool {
+        self.rows[i as usize] != 0
+    }
+
+    #[inline(always)]
+    fn col_aligned(&self, j: u32) -> bool {
+        self.cols[j as usize] != 0
+    }
+
+    #[inline(always)]
+    fn neighbour_in(&self, i: u32, j: u32) -> bool {
+        let at = self.at(i, j);
+        let (up, down) = (at - self.stride, at + self.stride);
+        let c = &self.cells;
+        (c[up - 1]
+            | c[up]
+            | c[up + 1]
+            | c[at - 1]
+            | c[at + 1]
+            | c[down - 1]
+            | c[down]
+            | c[down + 1])
+            & RES
+            != 0
+    }
+}
+
+/// The hash-based board for lines whose indices are too large for a dense grid.
+#[derive(Debug, Default)]
+struct SparseBoard {
+    cells: rustc_hash::FxHashMap<Link, u8>,
+    rows: rustc_hash::FxHashSet<u32>,
+    cols: rustc_hash::FxHashSet<u32>,
+}
+
+impl Board for SparseBoard {
+    fn flags(&self, i: u32, j: u32) -> u8 {
+        self.cells.get(&(i, j)).copied().unwrap_or(0)
+    }
+
+    fn add_flags(&mut self, i: u32, j: u32, bits: u8) {
+        *self.cells.entry((i, j)).or_insert(0) |= bits;
+        if bits & RES != 0 {
+            self.rows.insert(i);
+            self.cols.insert(j);
+        }
+    }
+
+    fn row_aligned(&self, i: u32) -> bool {
+        self.rows.contains(&i)
+    }
+
+    fn col_aligned(&self, j: u32) -> bool {
+        self.cols.contains(&j)
+    }
+
+    fn neighbour_in(&self, i: u32, j: u32) -> bool {
+        let (i, j) = (i64::from(i), i64::from(j));
+        (-1..=1).any(|di| {
+            (-1..=1).any(|dj| {
+                let (a, b) = (i + di, j + dj);
+                (di, dj) != (0, 0)
+                    && a >= 0
+                    && b >= 0
+                    && a <= i64::from(u32::MAX)
+                    && b <= i64::from(u32::MAX)
+                    && self.flags(a as u32, b as u32) & RES != 0
+            })
+        })
+    }
+}
+
+/// Reusable buffers for `symmetrize_pair`, so that no line allocates.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    dense: DenseBoard,
+    union: Vec<u64>,
+    points: Vec<Link>,
+    pending: Vec<Link>,
+}
+
+/// Grows the result on `board`, whose FWD / REV flags are set for the sorted, unique `points`.
+fn grow<B: Board>(
+    board: &mut B,
+    points: &[Link],
+    method: Method,
+    pending: &mut Vec<Link>,
+    out: &mut Vec<Link>,
+) {
+    let both = FWD | REV;
+    match method {
+        Method::Union => {
+            out.extend_from_slice(points);
+            return;
+        }
+        Method::Intersect => {
+            out.extend(points.iter().filter(|&&(i, j)| board.flags(i, j) == both));
+            return;
+        }
+        _ => {}
+    }
+    pending.clear();
+    for &(i, j) in points {
+        if board.flags(i, j) == both {
+            board.align(i, j);
+        } else {
+            pending.push((i, j));
+        }
+    }
+    loop {
+        let mut added = false;
+        pending.retain(|&(i, j)| {
+            let grow = !(board.row_aligned(i) && board.col_aligned(j)) && board.neighbour_in(i, j);
+            if grow {
+                board.align(i, j);
+                added = true;
+            }
+            !grow
+        });
+        if !added {
+            break;
+        }
+    }
+    if method != Method::GrowDiag {
+        let and = method == Method::GrowDiagFinalAnd;
+        for side in [FWD, REV] {
+            for &(i, j) in points {
+                let f = board.flags(i, j);
+                if f & side == 0 || f & RES != 0 {
+                    continue;
+                }
+                let (row, col) = (board.row_aligned(i), board.col_aligned(j));
+                let grow = if and { !row && !col } else { !(row && col) };
+                if grow {
+                    board.align(i, j);
+                }
+            }
+        }
+    }
+    out.extend(
+        points
+            .iter()
+            .filter(|&&(i, j)| board.flags(i, j) & RES != 0),
+    );
+}
+
+/// Symmetrises one sentence pair, appending the links to `out` sorted by (i, j). Both inputs are
+/// source-first (fast_align `-r` prints source first too); duplicates and any order are fine.
+pub fn symmetrize_pair(
+    fwd: &[Link],
+    rev: &[Link],
+    method: Method,
+    scratch: &mut Scratch,
+    out: &mut Vec<Link>,
+) {
+    let key = |&(i, j): &Link| (u64::from(i) << 32) | u64::from(j);
+    scratch.union.clear();
+    scratch.union.extend(fwd.iter().map(key));
+    scratch.union.extend(rev.iter().map(key));
+    scratch.union.sort_unstable();
+    scratch.union.dedup();
+    scratch.points.clear();
+    scratch
+        .points
+        .extend(scratch.union.iter().map(|&k| ((k >> 32) as u32, k as u32)));
+    let points = &scratch.points;
+    if points.is_empty() {
+        return;
+    }
+    if method == Method::Union {
+        out.extend_from_slice(points);
+        return;
+    }
+    let max_i = points[points.len() - 1].0 as usize;
+    let max_j = points.iter().map(|p| p.1).max().unwrap_or(0) as usize;
+    let fits = (max_i + 3)
+        .checked_mul(max_j + 3)
+        .is_some_and(|cells| cells <= MAX_GRID_CELLS);
+    if fits {
+        let board = &mut scratch.dense;
+        board.prepare(max_i, max_j);
+        for &(i, j) in fwd {
+            board.add_flags(i, j, FWD);
+        }
+        for &(i, j) in rev {
+            board.add_flags(i, j, REV);
+        }
+        grow(board, points, method, &mut scratch.pending, out);
+        board.clear(points, max_i, max_j);
+    } else {
+        let mut board = SparseBoard::default();
+        for &(i, j) in fwd {
+            board.add_flags(i, j, FWD);
+        }
+        for &(i, j) in rev {
+            board.add_flags(i, j, REV);
+        }
+        grow(&mut board, points, method, &mut scratch.pending, out);
+    }
+}
+
+/// Lines per parallel task; fixed so that the result never depends on the thread count.
+const CHUNK_LINES: usize = 4096;
+
+/// Symmetrises a corpus, in parallel over fixed-size chunks concatenated in order.
+pub fn symmetrize(fwd: &Alignment, rev: &Alignment, method: Method) -> Result<Alignment> {
+    if fwd.len() != rev.len() {
+        return Err(Error::Invalid(format!(
+            "cannot symmetrise {} forward lines with {} reverse lines",
+            fwd.len(),
+            rev.len()
+        )));
+    }
+    let chunks = fwd.len().div_ceil(CHUNK_LINES);
+    let parts: Vec<Alignment> = (0..chunks)
+        .into_par_iter()
+        .map_init(Scratch::default, |scratch, c| {
+            let lines = c * CHUNK_LINES..fwd.len().min((c + 1) * CHUNK_LINES);
+            let mut part = Alignment::with_capacity(lines.len(), 0);
+            for k in lines {
+                symmetrize_pair(fwd.row(k), rev.row(k), method, scratch, &mut part.values);
+                part.end_row();
+            }
+            part
+        })
+        .collect();
+    Ok(Alignment::concat(parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sym(fwd: &[Link], rev: &[Link], method: Method) -> Vec<Link> {
+        let mut out = Vec::new();
+        symmetrize_pair(fwd, rev, method, &mut Scratch::default(), &mut out);
+        out
+    }
+
+    /// The same line on the hash-based board, to check the dense one against.
+    fn sym_sparse(fwd: &[Link], rev: &[Link], method: Method) -> Vec<Link> {
+        let mut points: Vec<Link> = fwd.iter().chain(rev).copied().collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut board = SparseBoard::default();
+        fwd.iter().for_each(|&(i, j)| board.add_flags(i, j, FWD));
+        rev.iter().for_each(|&(i, j)| board.add_flags(i, j, REV));
+        let mut out = Vec::new();
+        grow(&mut board, &points, method, &mut Vec::new(), &mut out);
+        out
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in Method::ALL {
+            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+        }
+        let err = "grow".parse::<Method>().unwrap_err().to_string();
+        assert!(err.contains("grow-diag-final-and"), "{err}");
+    }
+
+    #[test]
+    fn small_cases() {
+        let fwd = [(0, 0), (1, 1), (2, 1)];
+        let rev = [(0, 0), (1, 2), (2, 1)];
+        assert_eq!(sym(&fwd, &rev, Method::Intersect), [(0, 0), (2, 1)]);
+        assert_eq!(
+            sym(&fwd, &rev, Method::Union),
+            [(0, 0), (1, 1), (1, 2), (2, 1)]
+        );
+        // (1, 1): row 1 unaligned, neighbour (0, 0) in; then (1, 2): column 2 unaligned.
+        assert_eq!(
+            sym(&fwd, &rev, Method::GrowDiag),
+            [(0, 0), (1, 1), (1, 2), (2, 1)]
+        );
+        assert_eq!(sym(&[], &[], Method::GrowDiagFinal), []);
+        // Far-apart huge indices take the sparse path.
+        let big = [(0, 0), (3_000_000, 3_000_000)];
+        assert_eq!(sym(&big, &big[..1], Method::GrowDiagFinalAnd), big);
+    }
+
+    #[test]
+    fn corpus_line_counts_must_match() {
+        let mut a = Alignment::default();
+        a.push_row([(0, 0)]);
+        let err = symmetrize(&a, &Alignment::default(), Method::Union).unwrap_err();
+        assert!(err.to_string().contains("1 forward lines with 0 reverse"));
+    }
+
+    fn line() -> impl Strategy<Value = Vec<Link>> {
+        prop::collection::vec((0u32..12, 0u32..12), 0..30)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn heuristics_nest_and_output_is_sorted_unique(fwd in line(), rev in line()) {
+            let outs: Vec<Vec<Link>> = Method::ALL.iter().map(|&m| sym(&fwd, &rev, m)).collect();
+            let subset = |a: &[Link], b: &[Link]| a.iter().all(|x| b.binary_search(x).is_ok());
+            for (m, out) in Method::ALL.iter().zip(&outs) {
+                prop_assert!(out.windows(2).all(|w| w[0] < w[1]), "{} not sorted", m);
+                prop_assert_eq!(out, &sym_sparse(&fwd, &rev, *m));
+            }
+            let [inter, union, gd, gdf, gdfa] = &outs[..] else { unreachable!() };
+            prop_assert!(subset(inter, gd));
+            prop_assert!(subset(gd, gdfa) && subset(gd, gdf));
+            prop_assert!(subset(gdfa, union) && subset(gdf, union));
+            // Swapping the inputs never changes intersect, union or grow-diag.
+            prop_assert_eq!(gd, &sym(&rev, &fwd, Method::GrowDiag));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(50))]
+
+        #[test]
+        fn one_and_four_threads_agree(
+            rows in prop::collection::vec((line(), line()), 0..3 * CHUNK_LINES),
+            m in 0..5usize,
+        ) {
+            let (mut fwd, mut rev) = (Alignment::default(), Alignment::default());
+            for (f, r) in &rows {
+                fwd.push_row(f.iter().copied());
+                rev.push_row(r.iter().copied());
+            }
+            let run = |threads| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| symmetrize(&fwd, &rev, Method::ALL[m]).unwrap())
+            };
+            let one = run(1);
+            prop_assert_eq!(one.len(), rows.len());
+            prop_assert_eq!(&one, &run(4));
+        }
+    }
+}
