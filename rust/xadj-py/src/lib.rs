@@ -4,7 +4,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,7 +17,8 @@ use xadj_core::filter::{self, FilterOptions};
 use xadj_core::pharaoh::{Alignment, Link};
 use xadj_core::ragged::{check_offsets, Ragged};
 use xadj_core::subword::{self, MapOptions};
-use xadj_core::{sample, wordtok, Error};
+use xadj_core::symmetrize::{self, Method};
+use xadj_core::{aer, pharaoh, sample, wordtok, Error};
 
 type Arr1<'py, T> = Bound<'py, PyArray1<T>>;
 
@@ -40,20 +43,26 @@ fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> xadj_core::Result<T> + Se
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(PyRuntimeError::new_err(format!("internal error in xadj._native (please report): {what}")))
+            Err(PyRuntimeError::new_err(format!(
+                "internal error in xadj._native (please report): {what}"
+            )))
         }
     }
 }
 
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
-    a.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
 }
 
 fn slice2<'a>(a: &'a PyReadonlyArray2<'_, i32>, name: &str) -> PyResult<&'a [i32]> {
     if a.shape()[1] != 2 {
-        return Err(PyValueError::new_err(format!("{name} must have shape [n, 2]")));
+        return Err(PyValueError::new_err(format!(
+            "{name} must have shape [n, 2]"
+        )));
     }
-    a.as_slice().map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
 }
 
 fn words_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Ragged<u32>> {
@@ -70,10 +79,15 @@ fn words_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Rag
 fn links_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Alignment> {
     check_offsets(name, offsets, values.len() / 2).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
-        return Err(PyValueError::new_err(format!("{name}: negative link index")));
+        return Err(PyValueError::new_err(format!(
+            "{name}: negative link index"
+        )));
     }
     Ok(Ragged {
-        values: values.chunks_exact(2).map(|c| (c[0] as u32, c[1] as u32)).collect(),
+        values: values
+            .chunks_exact(2)
+            .map(|c| (c[0] as u32, c[1] as u32))
+            .collect(),
         offsets: offsets.to_vec(),
     })
 }
@@ -83,9 +97,16 @@ fn words_to_numpy<'py>(py: Python<'py>, r: Ragged<u32>) -> (Arr1<'py, i32>, Arr1
     (values.into_pyarray(py), r.offsets.into_pyarray(py))
 }
 
-fn links_to_numpy<'py>(py: Python<'py>, a: Ragged<Link>) -> (Bound<'py, PyArray2<i32>>, Arr1<'py, i64>) {
+fn links_to_numpy<'py>(
+    py: Python<'py>,
+    a: Ragged<Link>,
+) -> (Bound<'py, PyArray2<i32>>, Arr1<'py, i64>) {
     let n = a.values.len();
-    let flat: Vec<i32> = a.values.into_iter().flat_map(|(i, j)| [i as i32, j as i32]).collect();
+    let flat: Vec<i32> = a
+        .values
+        .into_iter()
+        .flat_map(|(i, j)| [i as i32, j as i32])
+        .collect();
     let array = Array2::from_shape_vec((n, 2), flat).expect("n * 2 values by construction");
     (array.into_pyarray(py), a.offsets.into_pyarray(py))
 }
@@ -101,13 +122,28 @@ fn read_bitext<'py>(
     unicode_words: bool,
     allow_empty: bool,
     max_line_bytes: usize,
-) -> PyResult<(Vec<String>, Arr1<'py, i32>, Arr1<'py, i64>, Arr1<'py, i32>, Arr1<'py, i64>, usize)> {
+) -> PyResult<(
+    Vec<String>,
+    Arr1<'py, i32>,
+    Arr1<'py, i64>,
+    Arr1<'py, i32>,
+    Arr1<'py, i64>,
+    usize,
+)> {
     let files = match target {
         Some(target) => BitextFiles::Split(source, target),
         None => BitextFiles::Joined(source),
     };
-    let split = if unicode_words { WordSplit::Unicode } else { WordSplit::Whitespace };
-    let opts = ReadOptions { split, allow_empty, max_line_bytes };
+    let split = if unicode_words {
+        WordSplit::Unicode
+    } else {
+        WordSplit::Whitespace
+    };
+    let opts = ReadOptions {
+        split,
+        allow_empty,
+        max_line_bytes,
+    };
     let bitext = run(py, || corpus::read_bitext(&files, &opts))?;
     let (sv, so) = words_to_numpy(py, bitext.source);
     let (tv, to) = words_to_numpy(py, bitext.target);
@@ -136,12 +172,34 @@ fn filter_links<'py>(
     one_to_one: bool,
     drop_identical: bool,
     name: &str,
-) -> PyResult<(Bound<'py, PyArray2<i32>>, Arr1<'py, i64>, Bound<'py, PyDict>)> {
-    let source = words_from_numpy(slice(&src_values, "src_values")?, slice(&src_offsets, "src_offsets")?, "source")?;
-    let target = words_from_numpy(slice(&tgt_values, "tgt_values")?, slice(&tgt_offsets, "tgt_offsets")?, "target")?;
-    let links = links_from_numpy(slice2(&links, "links")?, slice(&link_offsets, "link_offsets")?, name)?;
-    let opts = FilterOptions { max_words, one_to_one, drop_identical };
-    let (kept, stats) = run(py, || filter::filter_links(&source, &target, &links, &opts, name))?;
+) -> PyResult<(
+    Bound<'py, PyArray2<i32>>,
+    Arr1<'py, i64>,
+    Bound<'py, PyDict>,
+)> {
+    let source = words_from_numpy(
+        slice(&src_values, "src_values")?,
+        slice(&src_offsets, "src_offsets")?,
+        "source",
+    )?;
+    let target = words_from_numpy(
+        slice(&tgt_values, "tgt_values")?,
+        slice(&tgt_offsets, "tgt_offsets")?,
+        "target",
+    )?;
+    let links = links_from_numpy(
+        slice2(&links, "links")?,
+        slice(&link_offsets, "link_offsets")?,
+        name,
+    )?;
+    let opts = FilterOptions {
+        max_words,
+        one_to_one,
+        drop_identical,
+    };
+    let (kept, stats) = run(py, || {
+        filter::filter_links(&source, &target, &links, &opts, name)
+    })?;
     let d = PyDict::new(py);
     d.set_item("pairs_in", stats.pairs_in)?;
     d.set_item("pairs_too_long", stats.pairs_too_long)?;
@@ -171,23 +229,64 @@ fn map_corpus<'py>(
     max_pieces: usize,
     drop_unlinked: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    let source = words_from_numpy(slice(&src_values, "src_values")?, slice(&src_offsets, "src_offsets")?, "source")?;
-    let target = words_from_numpy(slice(&tgt_values, "tgt_values")?, slice(&tgt_offsets, "tgt_offsets")?, "target")?;
-    let links = links_from_numpy(slice2(&links, "links")?, slice(&link_offsets, "link_offsets")?, "links")?;
-    let (tv, to) = (slice(&table_values, "table_values")?, slice(&table_offsets, "table_offsets")?);
+    let source = words_from_numpy(
+        slice(&src_values, "src_values")?,
+        slice(&src_offsets, "src_offsets")?,
+        "source",
+    )?;
+    let target = words_from_numpy(
+        slice(&tgt_values, "tgt_values")?,
+        slice(&tgt_offsets, "tgt_offsets")?,
+        "target",
+    )?;
+    let links = links_from_numpy(
+        slice2(&links, "links")?,
+        slice(&link_offsets, "link_offsets")?,
+        "links",
+    )?;
+    let (tv, to) = (
+        slice(&table_values, "table_values")?,
+        slice(&table_offsets, "table_offsets")?,
+    );
     check_offsets("piece table", to, tv.len()).map_err(to_py)?;
-    let table = Ragged { values: tv.to_vec(), offsets: to.to_vec() };
-    let opts = MapOptions { max_pieces, drop_unlinked };
-    let (p, stats) = run(py, || subword::map_corpus(&source, &target, &links, &table, &opts))?;
+    let table = Ragged {
+        values: tv.to_vec(),
+        offsets: to.to_vec(),
+    };
+    let opts = MapOptions {
+        max_pieces,
+        drop_unlinked,
+    };
+    let (p, stats) = run(py, || {
+        subword::map_corpus(&source, &target, &links, &table, &opts)
+    })?;
     let arrays = PyDict::new(py);
     arrays.set_item("src_pieces", p.source.pieces.values.into_pyarray(py))?;
-    arrays.set_item("src_piece_offsets", p.source.pieces.offsets.into_pyarray(py))?;
-    arrays.set_item("src_word_starts", p.source.word_starts.values.into_pyarray(py))?;
-    arrays.set_item("src_word_offsets", p.source.word_starts.offsets.into_pyarray(py))?;
+    arrays.set_item(
+        "src_piece_offsets",
+        p.source.pieces.offsets.into_pyarray(py),
+    )?;
+    arrays.set_item(
+        "src_word_starts",
+        p.source.word_starts.values.into_pyarray(py),
+    )?;
+    arrays.set_item(
+        "src_word_offsets",
+        p.source.word_starts.offsets.into_pyarray(py),
+    )?;
     arrays.set_item("tgt_pieces", p.target.pieces.values.into_pyarray(py))?;
-    arrays.set_item("tgt_piece_offsets", p.target.pieces.offsets.into_pyarray(py))?;
-    arrays.set_item("tgt_word_starts", p.target.word_starts.values.into_pyarray(py))?;
-    arrays.set_item("tgt_word_offsets", p.target.word_starts.offsets.into_pyarray(py))?;
+    arrays.set_item(
+        "tgt_piece_offsets",
+        p.target.pieces.offsets.into_pyarray(py),
+    )?;
+    arrays.set_item(
+        "tgt_word_starts",
+        p.target.word_starts.values.into_pyarray(py),
+    )?;
+    arrays.set_item(
+        "tgt_word_offsets",
+        p.target.word_starts.offsets.into_pyarray(py),
+    )?;
     let (l, o) = links_to_numpy(py, p.links);
     arrays.set_item("links", l)?;
     arrays.set_item("link_offsets", o)?;
@@ -202,13 +301,26 @@ fn map_corpus<'py>(
     Ok((arrays, d))
 }
 
-type SideOut<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i64>>, Arr1<'py, i64>, Arr1<'py, i64>, usize);
+type SideOut<'py> = (
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray2<i64>>,
+    Arr1<'py, i64>,
+    Arr1<'py, i64>,
+    usize,
+);
 
 fn side_to_numpy(py: Python<'_>, s: batch::SideBatch) -> SideOut<'_> {
     let shape = (s.rows, s.cols);
     let ids = Array2::from_shape_vec(shape, s.input_ids).expect("rows * cols ids by construction");
-    let mask = Array2::from_shape_vec(shape, s.attention_mask).expect("rows * cols mask by construction");
-    (ids.into_pyarray(py), mask.into_pyarray(py), s.piece_positions.into_pyarray(py), s.piece_words.into_pyarray(py), s.n_words)
+    let mask =
+        Array2::from_shape_vec(shape, s.attention_mask).expect("rows * cols mask by construction");
+    (
+        ids.into_pyarray(py),
+        mask.into_pyarray(py),
+        s.piece_positions.into_pyarray(py),
+        s.piece_words.into_pyarray(py),
+        s.n_words,
+    )
 }
 
 /// Assembles one batch; returns `(other side, english side, english_aligned)`, each side as
@@ -218,8 +330,18 @@ fn side_to_numpy(py: Python<'_>, s: batch::SideBatch) -> SideOut<'_> {
 #[allow(clippy::too_many_arguments)]
 fn assemble_batch<'py>(
     py: Python<'py>,
-    other: (PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>),
-    english: (PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>),
+    other: (
+        PyReadonlyArray1<'py, i32>,
+        PyReadonlyArray1<'py, i64>,
+        PyReadonlyArray1<'py, i32>,
+        PyReadonlyArray1<'py, i64>,
+    ),
+    english: (
+        PyReadonlyArray1<'py, i32>,
+        PyReadonlyArray1<'py, i64>,
+        PyReadonlyArray1<'py, i32>,
+        PyReadonlyArray1<'py, i64>,
+    ),
     links: PyReadonlyArray2<'py, i32>,
     link_offsets: PyReadonlyArray1<'py, i64>,
     indices: PyReadonlyArray1<'py, i64>,
@@ -230,29 +352,248 @@ fn assemble_batch<'py>(
     special_pairs: bool,
 ) -> PyResult<(SideOut<'py>, SideOut<'py>, Arr1<'py, i64>)> {
     let o = SideView {
-        pieces: RowsView::new(slice(&other.0, "pieces")?, slice(&other.1, "piece offsets")?, 1),
-        word_starts: RowsView::new(slice(&other.2, "word starts")?, slice(&other.3, "word offsets")?, 1),
+        pieces: RowsView::new(
+            slice(&other.0, "pieces")?,
+            slice(&other.1, "piece offsets")?,
+            1,
+        ),
+        word_starts: RowsView::new(
+            slice(&other.2, "word starts")?,
+            slice(&other.3, "word offsets")?,
+            1,
+        ),
     };
     let e = SideView {
-        pieces: RowsView::new(slice(&english.0, "pieces")?, slice(&english.1, "piece offsets")?, 1),
-        word_starts: RowsView::new(slice(&english.2, "word starts")?, slice(&english.3, "word offsets")?, 1),
+        pieces: RowsView::new(
+            slice(&english.0, "pieces")?,
+            slice(&english.1, "piece offsets")?,
+            1,
+        ),
+        word_starts: RowsView::new(
+            slice(&english.2, "word starts")?,
+            slice(&english.3, "word offsets")?,
+            1,
+        ),
     };
-    let l = RowsView::new(slice2(&links, "links")?, slice(&link_offsets, "link_offsets")?, 2);
+    let l = RowsView::new(
+        slice2(&links, "links")?,
+        slice(&link_offsets, "link_offsets")?,
+        2,
+    );
     let idx = slice(&indices, "indices")?;
     let pooling: Pooling = pooling.parse().map_err(to_py)?;
-    let specials = Specials { prefix, suffix, pad };
-    let b = run(py, || batch::assemble(&o, &e, &l, idx, &specials, pooling, special_pairs))?;
-    Ok((side_to_numpy(py, b.other), side_to_numpy(py, b.english), b.english_aligned.into_pyarray(py)))
+    let specials = Specials {
+        prefix,
+        suffix,
+        pad,
+    };
+    let b = run(py, || {
+        batch::assemble(&o, &e, &l, idx, &specials, pooling, special_pairs)
+    })?;
+    Ok((
+        side_to_numpy(py, b.other),
+        side_to_numpy(py, b.english),
+        b.english_aligned.into_pyarray(py),
+    ))
+}
+
+/// Reads a Pharaoh file: `(links [n, 2] int32, offsets)`.
+#[pyfunction]
+#[pyo3(signature = (path, one_based=false))]
+fn read_alignment(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    one_based: bool,
+) -> PyResult<(Bound<'_, PyArray2<i32>>, Arr1<'_, i64>)> {
+    let opts = pharaoh::ReadOptions {
+        one_based,
+        ..pharaoh::ReadOptions::default()
+    };
+    let alignment = run(py, || pharaoh::read_alignment(&path, &opts))?;
+    Ok(links_to_numpy(py, alignment))
+}
+
+/// Reads a gold file: `(sure links, sure offsets, possible links, possible offsets)`; possible
+/// includes sure.
+#[pyfunction]
+#[pyo3(signature = (path, one_based=false))]
+#[allow(clippy::type_complexity)]
+fn read_gold(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    one_based: bool,
+) -> PyResult<(
+    Bound<'_, PyArray2<i32>>,
+    Arr1<'_, i64>,
+    Bound<'_, PyArray2<i32>>,
+    Arr1<'_, i64>,
+)> {
+    let gold = run(py, || pharaoh::read_gold(&path, one_based))?;
+    let (s, so) = links_to_numpy(py, gold.sure);
+    let (p, po) = links_to_numpy(py, gold.possible);
+    Ok((s, so, p, po))
+}
+
+/// Writes links as Pharaoh lines to `path`, or returns them as bytes when `path` is None.
+#[pyfunction]
+#[pyo3(signature = (links, offsets, path=None))]
+fn write_alignment<'py>(
+    py: Python<'py>,
+    links: PyReadonlyArray2<'py, i32>,
+    offsets: PyReadonlyArray1<'py, i64>,
+    path: Option<std::path::PathBuf>,
+) -> PyResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
+    let alignment = links_from_numpy(
+        slice2(&links, "links")?,
+        slice(&offsets, "offsets")?,
+        "links",
+    )?;
+    match path {
+        Some(path) => {
+            run(py, || {
+                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                pharaoh::write_alignment(&alignment, std::io::BufWriter::new(file))
+                    .map_err(|e| Error::io(&path, e))
+            })?;
+            Ok(None)
+        }
+        None => {
+            let mut buf = Vec::new();
+            run(py, || {
+                pharaoh::write_alignment(&alignment, &mut buf)
+                    .map_err(|e| Error::Invalid(e.to_string()))
+            })?;
+            Ok(Some(pyo3::types::PyBytes::new(py, &buf)))
+        }
+    }
+}
+
+fn method(name: &str) -> PyResult<Method> {
+    name.parse()
+        .map_err(|e: Error| PyValueError::new_err(e.to_string()))
+}
+
+/// Symmetrises two directional alignments (both source index first).
+#[pyfunction]
+fn symmetrize_links<'py>(
+    py: Python<'py>,
+    fwd: PyReadonlyArray2<'py, i32>,
+    fwd_offsets: PyReadonlyArray1<'py, i64>,
+    rev: PyReadonlyArray2<'py, i32>,
+    rev_offsets: PyReadonlyArray1<'py, i64>,
+    method_name: &str,
+) -> PyResult<(Bound<'py, PyArray2<i32>>, Arr1<'py, i64>)> {
+    let m = method(method_name)?;
+    let f = links_from_numpy(
+        slice2(&fwd, "fwd")?,
+        slice(&fwd_offsets, "fwd_offsets")?,
+        "fwd",
+    )?;
+    let r = links_from_numpy(
+        slice2(&rev, "rev")?,
+        slice(&rev_offsets, "rev_offsets")?,
+        "rev",
+    )?;
+    let out = run(py, || symmetrize::symmetrize(&f, &r, m))?;
+    Ok(links_to_numpy(py, out))
+}
+
+/// Reads two Pharaoh files, symmetrises and writes the result (to stdout when `output` is None),
+/// all in Rust.
+#[pyfunction]
+#[pyo3(signature = (fwd, rev, method_name, output=None))]
+fn symmetrize_files(
+    py: Python<'_>,
+    fwd: std::path::PathBuf,
+    rev: std::path::PathBuf,
+    method_name: &str,
+    output: Option<std::path::PathBuf>,
+) -> PyResult<usize> {
+    let m = method(method_name)?;
+    run(py, || {
+        let opts = pharaoh::ReadOptions::default();
+        let (f, r) = rayon::join(
+            || pharaoh::read_alignment(&fwd, &opts),
+            || pharaoh::read_alignment(&rev, &opts),
+        );
+        let (f, r) = (f?, r?);
+        if f.len() != r.len() {
+            return Err(Error::Invalid(format!(
+                "{} has {} lines but {} has {}",
+                fwd.display(),
+                f.len(),
+                rev.display(),
+                r.len()
+            )));
+        }
+        let out = symmetrize::symmetrize(&f, &r, m)?;
+        match &output {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+                pharaoh::write_alignment(&out, std::io::BufWriter::with_capacity(1 << 16, file))
+                    .map_err(|e| Error::io(path, e))?;
+            }
+            None => {
+                let stdout = std::io::stdout().lock();
+                pharaoh::write_alignment(&out, std::io::BufWriter::with_capacity(1 << 16, stdout))
+                    .map_err(|e| Error::io(std::path::Path::new("<stdout>"), e))?;
+            }
+        }
+        Ok(out.len())
+    })
+}
+
+/// AER counts of a hypothesis against gold links: `(hyp, sure, hyp_in_sure, hyp_in_possible)`.
+#[pyfunction]
+#[pyo3(signature = (hyp, hyp_offsets, sure, sure_offsets, possible, possible_offsets, last=None))]
+#[allow(clippy::too_many_arguments)]
+fn score_links<'py>(
+    py: Python<'py>,
+    hyp: PyReadonlyArray2<'py, i32>,
+    hyp_offsets: PyReadonlyArray1<'py, i64>,
+    sure: PyReadonlyArray2<'py, i32>,
+    sure_offsets: PyReadonlyArray1<'py, i64>,
+    possible: PyReadonlyArray2<'py, i32>,
+    possible_offsets: PyReadonlyArray1<'py, i64>,
+    last: Option<usize>,
+) -> PyResult<(u64, u64, u64, u64)> {
+    let h = links_from_numpy(
+        slice2(&hyp, "hyp")?,
+        slice(&hyp_offsets, "hyp_offsets")?,
+        "hyp",
+    )?;
+    let gold = pharaoh::GoldAlignment {
+        sure: links_from_numpy(
+            slice2(&sure, "sure")?,
+            slice(&sure_offsets, "sure_offsets")?,
+            "sure",
+        )?,
+        possible: links_from_numpy(
+            slice2(&possible, "possible")?,
+            slice(&possible_offsets, "possible_offsets")?,
+            "possible",
+        )?,
+    };
+    let c = run(py, || aer::score(&h, &gold, last))?;
+    Ok((c.hyp, c.sure, c.hyp_in_sure, c.hyp_in_possible))
 }
 
 #[pyfunction]
 fn epoch_order(py: Python<'_>, n: usize, seed: u64, epoch: u64) -> Arr1<'_, i64> {
-    py.detach(|| sample::epoch_order(n, seed, epoch)).into_pyarray(py)
+    py.detach(|| sample::epoch_order(n, seed, epoch))
+        .into_pyarray(py)
 }
 
 #[pyfunction]
-fn sample_with_replacement(py: Python<'_>, n: usize, k: usize, seed: u64, step: u64) -> Arr1<'_, i64> {
-    py.detach(|| sample::sample_with_replacement(n, k, seed, step)).into_pyarray(py)
+fn sample_with_replacement(
+    py: Python<'_>,
+    n: usize,
+    k: usize,
+    seed: u64,
+    step: u64,
+) -> Arr1<'_, i64> {
+    py.detach(|| sample::sample_with_replacement(n, k, seed, step))
+        .into_pyarray(py)
 }
 
 #[pyfunction]
@@ -267,6 +608,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(filter_links, m)?)?;
     m.add_function(wrap_pyfunction!(map_corpus, m)?)?;
     m.add_function(wrap_pyfunction!(assemble_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(read_alignment, m)?)?;
+    m.add_function(wrap_pyfunction!(read_gold, m)?)?;
+    m.add_function(wrap_pyfunction!(write_alignment, m)?)?;
+    m.add_function(wrap_pyfunction!(symmetrize_links, m)?)?;
+    m.add_function(wrap_pyfunction!(symmetrize_files, m)?)?;
+    m.add_function(wrap_pyfunction!(score_links, m)?)?;
     m.add_function(wrap_pyfunction!(epoch_order, m)?)?;
     m.add_function(wrap_pyfunction!(sample_with_replacement, m)?)?;
     m.add_function(wrap_pyfunction!(subset, m)?)?;

@@ -1,0 +1,169 @@
+"""Word alignments: Pharaoh files, symmetrisation (atools' heuristics), AER scoring and the
+built-in aligner (fast_align's model), all computed in Rust.
+
+Links are ``int32 [n, 2]`` arrays of ``(source index, target index)`` with ``int64`` offsets:
+the links of pair ``k`` are ``links[offsets[k]:offsets[k + 1]]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xadj import _native
+from xadj.corpus import Bitext, read_bitext
+
+METHODS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+
+
+@dataclass(frozen=True)
+class Gold:
+    sure: tuple[np.ndarray, np.ndarray]
+    possible: tuple[np.ndarray, np.ndarray]  # includes the sure links
+
+
+def read_alignment(path: str | Path, one_based: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    return _native.read_alignment(str(path), one_based=one_based)
+
+
+def write_alignment(path: str | Path | None, links: np.ndarray, offsets: np.ndarray) -> None:
+    """Writes Pharaoh lines to ``path``, or to stdout when ``path`` is None."""
+    if path is None:
+        sys.stdout.buffer.write(_native.write_alignment(links, offsets))
+        sys.stdout.flush()
+    else:
+        _native.write_alignment(links, offsets, str(path))
+
+
+def read_gold(path: str | Path, one_based: bool = False) -> Gold:
+    s, so, p, po = _native.read_gold(str(path), one_based=one_based)
+    return Gold((s, so), (p, po))
+
+
+def symmetrize(fwd: tuple[np.ndarray, np.ndarray], rev: tuple[np.ndarray, np.ndarray],
+               method: str = "grow-diag-final-and") -> tuple[np.ndarray, np.ndarray]:
+    """atools' ``-c method`` on two directional alignments (both source index first)."""
+    return _native.symmetrize_links(*fwd, *rev, method)
+
+
+def symmetrize_files(fwd: str | Path, rev: str | Path, method: str,
+                     output: str | Path | None = None) -> int:
+    """Reads, symmetrises and writes in Rust (stdout when ``output`` is None); returns lines."""
+    sys.stdout.flush()
+    return _native.symmetrize_files(str(fwd), str(rev), method,
+                                    None if output is None else str(output))
+
+
+def score(hyp: tuple[np.ndarray, np.ndarray], gold: Gold, last: int | None = None
+          ) -> dict[str, float]:
+    """Micro-averaged AER, precision and recall (Och & Ney 2003)."""
+    n_hyp, n_sure, in_sure, in_possible = _native.score_links(*hyp, *gold.sure, *gold.possible,
+                                                              last=last)
+    return {
+        "aer": 1.0 - (in_sure + in_possible) / max(n_hyp + n_sure, 1),
+        "precision": in_possible / max(n_hyp, 1),
+        "recall": in_sure / max(n_sure, 1),
+        "links": n_hyp,
+    }
+
+
+def score_file(path: str | Path, gold: Gold, last: int | None = None) -> dict[str, float]:
+    return score(read_alignment(path), gold, last=last)
+
+
+@dataclass
+class AlignerOptions:
+    iterations: int = 5  # EM iterations (-I)
+    favor_diagonal: bool = True  # diagonal prior (-d)
+    optimize_tension: bool = True  # re-estimate the diagonal tension (-o)
+    variational_bayes: bool = True  # VB M-step with Dirichlet alpha (-v)
+    use_null: bool = True  # allow NULL alignment (-N turns it off)
+    p0: float = 0.08  # NULL probability under the diagonal prior (-p)
+    diagonal_tension: float = 4.0  # initial tension (-T)
+    alpha: float = 0.01  # Dirichlet concentration (-a)
+    lowercase: bool = False  # align on lowercased words (the model still sees the original)
+
+
+def align_words(
+    bitext: Bitext,
+    *,
+    reverse: bool = False,
+    both: bool = False,
+    symmetrize: str = "intersect",
+    options: AlignerOptions | None = None,
+    progress: bool = True,
+) -> Any:
+    """Aligns a bitext with fast_align's model.
+
+    One direction: ``(links, offsets, stats)``. With ``both``: forward and reverse run at once and
+    are symmetrised: ``(links, offsets, stats)`` with ``stats['forward']``/``['reverse']`` and the
+    directional alignments in ``stats['alignments']``.
+    """
+    from tqdm.auto import tqdm
+
+    opts = options or AlignerOptions()
+    (sv, so), (tv, to) = bitext.source, bitext.target
+    vocab_size = len(bitext.vocab)
+    if opts.lowercase:
+        lower: dict[str, int] = {}
+        remap = np.array([lower.setdefault(w.lower(), len(lower)) for w in bitext.vocab],
+                         dtype=np.int32)
+        sv, tv, vocab_size = remap[sv], remap[tv], len(lower)
+    bar = tqdm(total=1, desc="wordalign", unit="pair", unit_scale=True, disable=not progress)
+
+    def on_progress(iteration: int, done: int, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(f"iteration {iteration}")
+        bar.update(done - bar.n)
+
+    direction = "both" if both else ("reverse" if reverse else "forward")
+    kwargs = {k: v for k, v in vars(opts).items() if k != "lowercase"}
+    try:
+        result = _native.word_align(sv, so, tv, to, vocab_size, direction, on_progress, **kwargs)
+    finally:
+        bar.close()
+    if not both:
+        return result
+    fwd, rev = result
+    links, offsets = _native.symmetrize_links(fwd[0], fwd[1], rev[0], rev[1], symmetrize)
+    stats = {"forward": fwd[2], "reverse": rev[2], "symmetrize": symmetrize,
+             "alignments": {"fwd": fwd[:2], "rev": rev[:2]}}
+    return links, offsets, stats
+
+
+def wordalign_cli(args: argparse.Namespace) -> int:
+    """``python -m xadj.cli wordalign``: fast_align's output for one direction, or both and a
+    symmetrised file."""
+    import os
+
+    if args.threads:
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    bitext = read_bitext(args.input, allow_empty=True)
+    opts = AlignerOptions(
+        iterations=args.iterations, favor_diagonal=not args.no_diagonal,
+        optimize_tension=not args.no_optimize_tension,
+        variational_bayes=not args.no_variational_bayes, use_null=not args.no_null, p0=args.p0,
+        diagonal_tension=args.tension, alpha=args.alpha, lowercase=args.lowercase)
+    if args.both:
+        if not args.output_prefix:
+            raise ValueError("--both needs --output-prefix P (writes P.fwd, P.rev, P.<method>)")
+        links, offsets, stats = align_words(bitext, both=True, symmetrize=args.symmetrize,
+                                            options=opts)
+        prefix = args.output_prefix
+        write_alignment(f"{prefix}.fwd", *stats["alignments"]["fwd"])
+        write_alignment(f"{prefix}.rev", *stats["alignments"]["rev"])
+        write_alignment(f"{prefix}.{args.symmetrize}", links, offsets)
+        report = stats["forward"]
+    else:
+        links, offsets, report = align_words(bitext, reverse=args.reverse, options=opts)
+        write_alignment(args.output, links, offsets)
+    skipped = report["empty_pairs"] + report["too_long_pairs"]
+    if skipped:
+        print(f"{report['empty_pairs']} pairs with an empty side and {report['too_long_pairs']} "
+              f"too long got empty alignment lines", file=sys.stderr)
+    return 0
