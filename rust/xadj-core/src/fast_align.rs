@@ -5,8 +5,8 @@
 //! (see `shared/data/README.md`, "reference/fast_align").
 //!
 //! Layout: the co-occurrence table is CSR, one row per conditioning word (plus NULL, last), each
-//! row the sorted ids of the words it co-occurs with, and flat `f64` arrays of probabilities and
-//! expected counts beside it. Sentences are processed in data-defined chunks in parallel; each
+//! row the sorted ids of the words it co-occurs with, as flat `f64` arrays of probabilities and
+//! expected counts, and an open-addressing hash from `(word, word)` to the slot. Sentences are processed in data-defined chunks in parallel; each
 //! chunk records `(slot, posterior)` pairs, which are then added to the counts in sentence order
 //! (slot ranges split across threads), so every count is summed in exactly fast_align's
 //! single-thread order and the result does not depend on the number of threads.
@@ -86,8 +86,8 @@ pub struct Progress {
 }
 
 /// Upper bound on `m * (n + 1)` posterior entries per chunk, and chunks per wave. A wave's
-/// buffers hold at most `CHUNK_ENTRIES * WAVE_CHUNKS` entries of 12 bytes (about 12 MB).
-const CHUNK_ENTRIES: usize = 1 << 17;
+/// buffers hold at most `CHUNK_ENTRIES * WAVE_CHUNKS` entries of 12 bytes (about 6 MB).
+const CHUNK_ENTRIES: usize = 1 << 16;
 const WAVE_CHUNKS: usize = 8;
 /// Pairs per decoding chunk in the final iteration.
 const DECODE_CHUNK: usize = 2048;
@@ -236,9 +236,63 @@ fn validate(
 /// predicted words seen with `e`, with their probabilities and expected counts.
 struct Table {
     offsets: Vec<usize>,
-    words: Vec<u32>,
+    index: SlotIndex,
     prob: Vec<f64>,
     count: Vec<f64>,
+}
+
+/// Open-addressing hash from `(e, f)` to its slot in the CSR arrays: one probe, usually one
+/// cache line, instead of a binary search through a long row. A bucket holds `[f, slot]`; the
+/// slot's row range identifies `e`, so `e` need not be stored.
+struct SlotIndex {
+    shift: u32,
+    /// `slot == u32::MAX` marks an empty bucket.
+    buckets: Vec<[u32; 2]>,
+}
+
+impl SlotIndex {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new(entries: usize) -> Self {
+        // Load factor at most 2/3.
+        let size = (entries + entries / 2 + 1).next_power_of_two().max(16);
+        SlotIndex {
+            shift: 64 - size.trailing_zeros(),
+            buckets: vec![[0, Self::EMPTY]; size],
+        }
+    }
+
+    #[inline]
+    fn home(&self, e: u32, f: u32) -> usize {
+        let key = (u64::from(e) << 32) | u64::from(f);
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    fn insert(&mut self, e: u32, f: u32, slot: u32) {
+        let mask = self.buckets.len() - 1;
+        let mut h = self.home(e, f);
+        while self.buckets[h][1] != Self::EMPTY {
+            h = (h + 1) & mask;
+        }
+        self.buckets[h] = [f, slot];
+    }
+
+    #[inline]
+    /// Slot of `(e, f)`, where row `e` spans slots `row.0..row.1`.
+    fn get(&self, e: u32, f: u32, row: (usize, usize)) -> Option<u32> {
+        let mask = self.buckets.len() - 1;
+        let mut h = self.home(e, f);
+        loop {
+            let [bf, slot] = self.buckets[h];
+            if slot == Self::EMPTY {
+                return None;
+            }
+            if bf == f && (row.0..row.1).contains(&(slot as usize)) {
+                return Some(slot);
+            }
+            h = (h + 1) & mask;
+        }
+    }
 }
 
 impl Table {
@@ -278,31 +332,31 @@ impl Table {
         });
         let total = lists.iter().map(Vec::len).sum();
         let mut offsets = Vec::with_capacity(rows + 1);
-        let mut words = Vec::with_capacity(total);
+        let mut index = SlotIndex::new(total);
+        let mut slot = 0u32;
         offsets.push(0);
-        for list in lists.iter_mut() {
-            words.extend_from_slice(list);
+        for (e, list) in lists.iter_mut().enumerate() {
+            for &f in list.iter() {
+                index.insert(e as u32, f, slot);
+                slot += 1;
+            }
             *list = Vec::new();
-            offsets.push(words.len());
+            offsets.push(slot as usize);
         }
         Table {
             offsets,
+            index,
             prob: vec![1e-9; total], // quirk: iteration 0 uses t = 1e-9 everywhere
             count: vec![0.0; total],
-            words,
         }
     }
 
     /// Slot of `(e, f)`; present for every pair seen in training.
     #[inline]
     fn slot(&self, e: usize, f: u32) -> Result<u32> {
-        let (lo, hi) = (self.offsets[e], self.offsets[e + 1]);
-        match self.words[lo..hi].binary_search(&f) {
-            Ok(k) => Ok((lo + k) as u32),
-            Err(_) => Err(Error::Invalid(
-                "fast_align: word pair missing from the table".into(),
-            )),
-        }
+        self.index
+            .get(e as u32, f, (self.offsets[e], self.offsets[e + 1]))
+            .ok_or_else(|| Error::Invalid("fast_align: word pair missing from the table".into()))
     }
 
     /// M-step: probabilities from counts (VB or maximum likelihood), counts reset.
@@ -459,8 +513,19 @@ struct Aligner<'a> {
     chunks: Vec<(usize, usize)>,
     table: Table,
     tension: f64,
+    /// Distinct (predicted length, conditioning length) of the active pairs, sorted, and how
+    /// many pairs have each.
+    sizes: Vec<(u32, u32)>,
+    size_counts: Vec<f64>,
+    /// Diagonal prior of every size for the current tension (`m * (n + 1)` values each, at
+    /// `prior_offsets[k]`); empty when disabled or too large.
+    priors: Vec<f64>,
+    prior_offsets: Vec<usize>,
     stats: AlignStats,
 }
+
+/// Largest prior cache, in values (8 MB).
+const PRIOR_CACHE_MAX: usize = 1 << 20;
 
 impl<'a> Aligner<'a> {
     fn new(
@@ -497,7 +562,26 @@ impl<'a> Aligner<'a> {
             chunks.push((start, active.len()));
         }
         let table = Table::build(cond, pred, &active, vocab_size + 1, opts.use_null);
-        stats.cooccurrences = table.words.len();
+        stats.cooccurrences = table.prob.len();
+        let mut all: Vec<(u32, u32)> = active
+            .iter()
+            .map(|&k| {
+                let k = k as usize;
+                (pred.row(k).len() as u32, cond.row(k).len() as u32)
+            })
+            .collect();
+        all.sort_unstable();
+        let (mut sizes, mut size_counts) = (Vec::new(), Vec::new());
+        for s in all {
+            if sizes.last() == Some(&s) {
+                if let Some(c) = size_counts.last_mut() {
+                    *c += 1.0;
+                }
+            } else {
+                sizes.push(s);
+                size_counts.push(1.0);
+            }
+        }
         Aligner {
             cond,
             pred,
@@ -507,6 +591,10 @@ impl<'a> Aligner<'a> {
             chunks,
             table,
             tension: opts.diagonal_tension,
+            sizes,
+            size_counts,
+            priors: Vec::new(),
+            prior_offsets: Vec::new(),
             stats,
         }
     }
@@ -520,6 +608,7 @@ impl<'a> Aligner<'a> {
         let mut out_pos = 0;
         for iter in 0..self.opts.iterations {
             let base = iter * pairs;
+            self.cache_priors();
             if iter + 1 == self.opts.iterations {
                 let mut parts = Vec::new();
                 let mut likelihood = 0.0;
@@ -597,22 +686,12 @@ impl<'a> Aligner<'a> {
 
     /// 8 gradient steps on the tension, matching the model's expected feature to `emp_feat`.
     fn optimize_tension(&mut self, emp_feat: f64) {
-        let mut sizes: Vec<(u32, u32)> = self
-            .active
+        let counted: Vec<((u32, u32), f64)> = self
+            .sizes
             .iter()
-            .map(|&k| {
-                let k = k as usize;
-                (self.pred.row(k).len() as u32, self.cond.row(k).len() as u32)
-            })
+            .copied()
+            .zip(self.size_counts.iter().copied())
             .collect();
-        sizes.sort_unstable();
-        let mut counted: Vec<((u32, u32), f64)> = Vec::new();
-        for s in sizes {
-            match counted.last_mut() {
-                Some((last, c)) if *last == s => *c += 1.0,
-                _ => counted.push((s, 1.0)),
-            }
-        }
         let toks: f64 = counted.iter().map(|&((m, _), c)| f64::from(m) * c).sum();
         let emp = emp_feat / toks;
         for _ in 0..8 {
@@ -624,13 +703,58 @@ impl<'a> Aligner<'a> {
             }
             mod_feat /= toks;
             self.tension += (emp - mod_feat) * 20.0;
-            if self.tension <= 0.1 {
-                self.tension = 0.1;
+            self.tension = self.tension.clamp(0.1, 14.0);
+        }
+    }
+
+    /// Fills the prior cache for the current tension (the same arithmetic as [`Self::fill_prior`]).
+    fn cache_priors(&mut self) {
+        self.priors.clear();
+        self.prior_offsets.clear();
+        let total: usize = self
+            .sizes
+            .iter()
+            .map(|&(m, n)| m as usize * (n as usize + 1))
+            .sum();
+        if !self.opts.favor_diagonal || total > PRIOR_CACHE_MAX {
+            return;
+        }
+        let mut offset = 0;
+        for &(m, n) in &self.sizes {
+            self.prior_offsets.push(offset);
+            offset += m as usize * (n as usize + 1);
+        }
+        let mut priors = vec![0.0; total];
+        let mut rest = &mut priors[..];
+        let mut parts = Vec::with_capacity(self.sizes.len());
+        for &(m, n) in &self.sizes {
+            let (part, tail) = rest.split_at_mut(m as usize * (n as usize + 1));
+            parts.push(((m as usize, n as usize), part));
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|((m, n), part)| {
+            for (j, row) in part.chunks_mut(n + 1).enumerate() {
+                self.fill_prior(j, m, n, row);
             }
-            if self.tension > 14.0 {
-                self.tension = 14.0;
+        });
+        self.priors = priors;
+    }
+
+    /// The `m x (n + 1)` prior matrix of a pair (row `j`: NULL, then conditioning positions),
+    /// from the cache or computed into `scratch`.
+    fn pair_prior<'s>(&'s self, m: usize, n: usize, scratch: &'s mut Vec<f64>) -> &'s [f64] {
+        let len = m * (n + 1);
+        if !self.priors.is_empty() {
+            if let Ok(k) = self.sizes.binary_search(&(m as u32, n as u32)) {
+                let o = self.prior_offsets[k];
+                return &self.priors[o..o + len];
             }
         }
+        scratch.resize(len, 0.0);
+        for (j, row) in scratch.chunks_mut(n + 1).enumerate() {
+            self.fill_prior(j, m, n, row);
+        }
+        scratch
     }
 
     /// Prior over NULL (index 0) and the conditioning positions for predicted position `j`.
@@ -664,15 +788,14 @@ impl<'a> Aligner<'a> {
             .sum();
         out.slots.reserve_exact(cap);
         out.posts.reserve_exact(cap);
-        let mut prior = Vec::new();
+        let mut scratch = Vec::new();
         let mut probs = Vec::new();
         for &k in &self.active[s..e] {
             let (src, trg) = (self.cond.row(k as usize), self.pred.row(k as usize));
             let (n, m) = (src.len(), trg.len());
-            prior.resize(n + 1, 0.0);
             probs.resize(n + 1, 0.0);
-            for (j, &f) in trg.iter().enumerate() {
-                self.fill_prior(j, m, n, &mut prior);
+            let pair_prior = self.pair_prior(m, n, &mut scratch);
+            for (j, (&f, prior)) in trg.iter().zip(pair_prior.chunks(n + 1)).enumerate() {
                 let mut sum = 0.0;
                 let first = out.slots.len();
                 if use_null {
@@ -706,7 +829,7 @@ impl<'a> Aligner<'a> {
         let o = self.opts;
         let mut links: Alignment = Ragged::with_capacity(e - s, 0);
         let mut likelihood = 0.0;
-        let mut prior = Vec::new();
+        let mut scratch = Vec::new();
         let mut probs = Vec::new();
         for k in s..e {
             let (src, trg) = (self.cond.row(k), self.pred.row(k));
@@ -715,10 +838,9 @@ impl<'a> Aligner<'a> {
                 links.end_row();
                 continue;
             }
-            prior.resize(n + 1, 0.0);
             probs.resize(n + 1, 0.0);
-            for (j, &f) in trg.iter().enumerate() {
-                self.fill_prior(j, m, n, &mut prior);
+            let pair_prior = self.pair_prior(m, n, &mut scratch);
+            for (j, (&f, prior)) in trg.iter().zip(pair_prior.chunks(n + 1)).enumerate() {
                 let mut sum = 0.0;
                 let mut best = None;
                 let mut max_p = -1.0;
