@@ -1,0 +1,60 @@
+//! Forward fast_align (`-d -o -v`) on Multi30k EN-FR train (29k pairs), one thread.
+#![allow(clippy::print_stdout)]
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::path::{Path, PathBuf};
+use xadj_core::corpus::{read_bitext, BitextFiles, ReadOptions};
+use xadj_core::fast_align::{align, AlignOptions};
+
+fn multi30k() -> Option<(PathBuf, PathBuf)> {
+    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
+    while let Some(d) = dir {
+        let m = d.join("shared/data/bitext/multi30k");
+        let (en, fr) = (m.join("train.en.gz"), m.join("train.fr.gz"));
+        if en.is_file() && fr.is_file() {
+            return Some((en, fr));
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+fn bench(c: &mut Criterion) {
+    let Some((en, fr)) = multi30k() else {
+        println!("SKIP fast_align bench: shared/data/bitext/multi30k not found");
+        return;
+    };
+    // Raw text split on whitespace: the speed ratio to fast_align matters, not tokenization.
+    let opts = ReadOptions {
+        allow_empty: true,
+        ..ReadOptions::default()
+    };
+    let bitext = read_bitext(&BitextFiles::Split(en, fr), &opts).expect("read multi30k");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    let mut group = c.benchmark_group("fast_align");
+    group.sample_size(10);
+    group.warm_up_time(std::time::Duration::from_secs(1));
+    group.measurement_time(std::time::Duration::from_secs(5));
+    group.throughput(Throughput::Elements(bitext.len() as u64));
+    group.bench_function("multi30k_enfr_forward_1thread", |b| {
+        b.iter(|| {
+            pool.install(|| {
+                align(
+                    &bitext.source,
+                    &bitext.target,
+                    bitext.vocab.len(),
+                    &AlignOptions::default(),
+                    &mut |_| Ok(()),
+                )
+                .expect("align")
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

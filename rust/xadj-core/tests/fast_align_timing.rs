@@ -1,0 +1,99 @@
+//! Throughput and peak memory of the aligner on Multi30k EN-FR (run by hand, release mode):
+//! `XADJ_TIMING_REPEAT=4 cargo test -p xadj-core --release --test fast_align_timing -- --ignored --nocapture`
+//! Prints pairs/s per direction with 1 and 2 threads, both directions at once, and VmHWM.
+#![allow(clippy::print_stdout)]
+
+use std::path::Path;
+use std::time::Instant;
+use xadj_core::corpus::{read_bitext, BitextFiles, ReadOptions};
+use xadj_core::fast_align::{align, align_both, AlignOptions};
+use xadj_core::ragged::Ragged;
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn repeat(r: &Ragged<u32>, times: usize) -> Ragged<u32> {
+    Ragged::concat(vec![r.clone(); times])
+}
+
+#[test]
+#[ignore]
+fn multi30k_throughput() {
+    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let mut base = None;
+    while let Some(d) = dir {
+        if d.join("shared/data/bitext/multi30k/train.en.gz").is_file() {
+            base = Some(d.join("shared/data/bitext/multi30k"));
+            break;
+        }
+        dir = d.parent();
+    }
+    let Some(base) = base else {
+        println!("SKIP: multi30k not found");
+        return;
+    };
+    let times: usize = std::env::var("XADJ_TIMING_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let files = BitextFiles::Split(base.join("train.en.gz"), base.join("train.fr.gz"));
+    let opts = ReadOptions {
+        allow_empty: true,
+        ..ReadOptions::default()
+    };
+    let b = read_bitext(&files, &opts).unwrap();
+    let (src, trg) = (repeat(&b.source, times), repeat(&b.target, times));
+    drop(b.source);
+    drop(b.target);
+    let (v, pairs) = (b.vocab.len(), src.len());
+    println!(
+        "pairs {pairs}, vocab {v}, peak RSS after reading {:.1} MB",
+        peak_rss_mb()
+    );
+    let o = AlignOptions::default();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for reverse in [false, true] {
+            let o = AlignOptions {
+                reverse,
+                ..o.clone()
+            };
+            let t = Instant::now();
+            let (_, stats) = pool
+                .install(|| align(&src, &trg, v, &o, &mut |_| Ok(())))
+                .unwrap();
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "{} {threads} thread(s): {:.2} s, {:.0} pairs/s, table {} pairs, peak RSS {:.1} MB",
+                if reverse { "reverse" } else { "forward" },
+                s,
+                pairs as f64 / s,
+                stats.cooccurrences,
+                peak_rss_mb()
+            );
+        }
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    pool.install(|| align_both(&src, &trg, v, &o, &mut |_| Ok(())))
+        .unwrap();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "both directions, 2 threads: {:.2} s, {:.0} pairs/s per direction, peak RSS {:.1} MB",
+        s,
+        pairs as f64 / s,
+        peak_rss_mb()
+    );
+}
