@@ -13,6 +13,7 @@ use pyo3::types::PyDict;
 
 use xadj_core::batch::{self, Pooling, RowsView, SideView, Specials};
 use xadj_core::corpus::{self, BitextFiles, ReadOptions, WordSplit};
+use xadj_core::fast_align::{self, AlignOptions, AlignStats, Progress};
 use xadj_core::filter::{self, FilterOptions};
 use xadj_core::pharaoh::{Alignment, Link};
 use xadj_core::ragged::{check_offsets, Ragged};
@@ -578,6 +579,126 @@ fn score_links<'py>(
     Ok((c.hyp, c.sure, c.hyp_in_sure, c.hyp_in_possible))
 }
 
+fn align_stats<'py>(py: Python<'py>, s: &AlignStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("pairs", s.pairs)?;
+    d.set_item("empty_pairs", s.empty_pairs)?;
+    d.set_item("too_long_pairs", s.too_long_pairs)?;
+    d.set_item("cooccurrences", s.cooccurrences)?;
+    d.set_item("final_tension", s.final_tension)?;
+    d.set_item(
+        "log_likelihood_per_iteration",
+        s.log_likelihood_per_iteration.clone(),
+    )?;
+    Ok(d)
+}
+
+type Aligned<'py> = (
+    Bound<'py, PyArray2<i32>>,
+    Arr1<'py, i64>,
+    Bound<'py, PyDict>,
+);
+
+/// fast_align's model: `direction` is forward, reverse or both. Returns `(links, offsets, stats)`,
+/// or a pair of them for both. `on_progress(iteration, done, total)` is called from time to time;
+/// Ctrl-C (or an exception in it) stops the work promptly.
+#[pyfunction]
+#[pyo3(signature = (src_values, src_offsets, tgt_values, tgt_offsets, vocab_size, direction, on_progress=None, iterations=5, favor_diagonal=true, optimize_tension=true, variational_bayes=true, use_null=true, p0=0.08, diagonal_tension=4.0, alpha=0.01, max_sentence_len=1000))]
+#[allow(clippy::too_many_arguments)]
+fn word_align<'py>(
+    py: Python<'py>,
+    src_values: PyReadonlyArray1<'py, i32>,
+    src_offsets: PyReadonlyArray1<'py, i64>,
+    tgt_values: PyReadonlyArray1<'py, i32>,
+    tgt_offsets: PyReadonlyArray1<'py, i64>,
+    vocab_size: usize,
+    direction: &str,
+    on_progress: Option<Py<PyAny>>,
+    iterations: usize,
+    favor_diagonal: bool,
+    optimize_tension: bool,
+    variational_bayes: bool,
+    use_null: bool,
+    p0: f64,
+    diagonal_tension: f64,
+    alpha: f64,
+    max_sentence_len: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let source = words_from_numpy(
+        slice(&src_values, "src_values")?,
+        slice(&src_offsets, "src_offsets")?,
+        "source",
+    )?;
+    let target = words_from_numpy(
+        slice(&tgt_values, "tgt_values")?,
+        slice(&tgt_offsets, "tgt_offsets")?,
+        "target",
+    )?;
+    let (reverse, both) = match direction {
+        "forward" => (false, false),
+        "reverse" => (true, false),
+        "both" => (false, true),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "direction must be forward, reverse or both, not {direction:?}"
+            )))
+        }
+    };
+    let opts = AlignOptions {
+        iterations,
+        favor_diagonal,
+        optimize_tension,
+        variational_bayes,
+        use_null,
+        p0,
+        diagonal_tension,
+        alpha,
+        reverse,
+        max_sentence_len,
+    };
+    // The callback re-enters the interpreter: it checks for Ctrl-C and reports progress. The
+    // first Python error is kept and raised once the Rust work has stopped.
+    let failure: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+    let mut report = |p: Progress| -> xadj_core::Result<()> {
+        Python::attach(|py| {
+            let outcome = py.check_signals().and_then(|_| match &on_progress {
+                Some(f) => f
+                    .call1(py, (p.iteration, p.pairs_done, p.pairs_total))
+                    .map(|_| ()),
+                None => Ok(()),
+            });
+            outcome.map_err(|e| {
+                if let Ok(mut slot) = failure.lock() {
+                    slot.get_or_insert(e);
+                }
+                Error::Interrupted
+            })
+        })
+    };
+    let result = run(py, || {
+        if both {
+            fast_align::align_both(&source, &target, vocab_size, &opts, &mut report)
+                .map(|(f, r)| (f, Some(r)))
+        } else {
+            fast_align::align(&source, &target, vocab_size, &opts, &mut report).map(|f| (f, None))
+        }
+    });
+    if let Some(err) = failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(err);
+    }
+    let (first, second) = result?;
+    let convert = |(a, s): (Alignment, AlignStats)| -> PyResult<Aligned<'py>> {
+        let stats = align_stats(py, &s)?;
+        let (l, o) = links_to_numpy(py, a);
+        Ok((l, o, stats))
+    };
+    let first = convert(first)?;
+    match second {
+        Some(second) => Ok((first, convert(second)?).into_pyobject(py)?.into_any()),
+        None => Ok(first.into_pyobject(py)?.into_any()),
+    }
+}
+
 #[pyfunction]
 fn epoch_order(py: Python<'_>, n: usize, seed: u64, epoch: u64) -> Arr1<'_, i64> {
     py.detach(|| sample::epoch_order(n, seed, epoch))
@@ -614,6 +735,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(symmetrize_links, m)?)?;
     m.add_function(wrap_pyfunction!(symmetrize_files, m)?)?;
     m.add_function(wrap_pyfunction!(score_links, m)?)?;
+    m.add_function(wrap_pyfunction!(word_align, m)?)?;
     m.add_function(wrap_pyfunction!(epoch_order, m)?)?;
     m.add_function(wrap_pyfunction!(sample_with_replacement, m)?)?;
     m.add_function(wrap_pyfunction!(subset, m)?)?;
