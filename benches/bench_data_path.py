@@ -52,7 +52,7 @@ def build_inputs(work: Path, repeat: int):
     links = work / f"multi30k.fr-en.x{repeat}.intersect"
     if not links.exists():
         corpus = read_bitext(bitext)
-        aligned, offsets, _ = align_words(corpus, both=True, symmetrize="intersect")
+        aligned, offsets, _ = align_words(corpus, both=True, symmetrize="intersect", progress=False)
         write_alignment(links, aligned, offsets)
     tok_dir = work / "wordpiece-tokenizer"
     if not (tok_dir / "tokenizer.json").exists():
