@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,34 +65,38 @@ def build_tiny_model(
     so AutoModel/AutoTokenizer.from_pretrained(out_dir) load it like any real encoder.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers import trainers
     from transformers import BertConfig, PreTrainedTokenizerFast, XLMRobertaConfig
 
     lines = [line.strip() for line in corpus_lines if line.strip()]
     if kind == "bert":
         specials = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
-        tok = Tokenizer(models.WordPiece(unk_token=specials["unk"]))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(specials.values()))
-        bos, eos = specials["cls"], specials["sep"]
+        normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+        pre = pre_tokenizers.BertPreTokenizer()
     elif kind == "xlmr":
         # XLM-R's id order: <s>=0 <pad>=1 </s>=2 <unk>=3; <mask> is last in the real one.
         specials = {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}
-        tok = Tokenizer(models.Unigram())
-        tok.normalizer = normalizers.NFKC()
-        tok.pre_tokenizer = pre_tokenizers.Sequence(
+        normalizer = normalizers.NFKC()
+        pre = pre_tokenizers.Sequence(
             [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(prepend_scheme="always")]
         )
-        tok.decoder = decoders.Metaspace(prepend_scheme="always")
-        trainer = trainers.UnigramTrainer(
-            vocab_size=vocab_size, special_tokens=list(specials.values()), unk_token="<unk>"
-        )
-        bos, eos = specials["cls"], specials["sep"]
     else:
         raise ValueError(f"unknown tiny model kind {kind!r}: use 'bert' or 'xlmr'")
-    tok.train_from_iterator(lines, trainer=trainer)
+    counts = Counter(
+        word for line in lines for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(line))
+    )
+    pieces = _tiny_vocab(counts, vocab_size - len(specials), "##" if kind == "bert" else "")
+    if kind == "bert":
+        vocab = {token: i for i, token in enumerate([*specials.values(), *pieces])}
+        tok = Tokenizer(models.WordPiece(vocab, unk_token=specials["unk"]))
+        tok.decoder = decoders.WordPiece()
+    else:
+        total = sum(pieces.values())
+        scored = [(t, 0.0) for t in specials.values()]
+        scored += [(piece, math.log(c / total)) for piece, c in pieces.items()]
+        tok = Tokenizer(models.Unigram(scored, unk_id=3, byte_fallback=False))
+        tok.decoder = decoders.Metaspace(prepend_scheme="always")
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre
+    bos, eos = specials["cls"], specials["sep"]
     ids = {name: tok.token_to_id(token) for name, token in specials.items()}
     pair = f"{bos} $A {eos} $B:1 {eos}:1" if kind == "bert" else f"{bos} $A {eos} {eos} $B {eos}"
     tok.post_processor = processors.TemplateProcessing(
@@ -119,8 +125,9 @@ def build_tiny_model(
                                   pad_token_id=ids["pad"], bos_token_id=ids["cls"],
                                   eos_token_id=ids["sep"], **sizes)
         model_cls = "XLMRobertaModel"
-    torch.manual_seed(seed)
     import transformers
+
+    torch.manual_seed(seed)
 
     model = getattr(transformers, model_cls)(config)
     out = Path(out_dir)
@@ -129,3 +136,29 @@ def build_tiny_model(
     tokenizer.save_pretrained(out)
     logger.info("built tiny %s smoke-test model in %s (vocab %d)", kind, out, vocab)
     return out
+
+
+def _tiny_vocab(counts: Counter[str], size: int, continuation: str) -> dict[str, int]:
+    """Deterministic subword vocabulary: every character, then frequent words and word endings.
+
+    Counted rather than trained: the tokenizers trainers break ties differently from run to
+    run, and a smoke-test model must come out the same every time. Every character is kept
+    (also as a continuation piece), so any word of the corpus has a segmentation.
+    """
+    pieces: Counter[str] = Counter()
+    chars: Counter[str] = Counter()
+    for word, c in counts.items():
+        pieces[word] += c
+        body = word.lstrip("\u2581")  # Metaspace's word-start mark is not part of the ending
+        for k in range(2, min(5, len(body))):
+            pieces[continuation + body[-k:]] += c
+        for i, ch in enumerate(word):
+            chars[ch if i == 0 else continuation + ch] += c
+            chars[ch] += 0  # bare characters too, for words whose first char is rare
+    ranked = sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0]))
+    vocab = dict(sorted(chars.items(), key=lambda kv: (-kv[1], kv[0])))
+    for piece, c in ranked:
+        if len(vocab) >= size:
+            break
+        vocab.setdefault(piece, c)
+    return {piece: max(c, 1) for piece, c in vocab.items()}
