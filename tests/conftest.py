@@ -78,8 +78,9 @@ def _side(tokenizer, sentences: list[list[str]], pooling: str):
     return ids, mask, pieces, specials
 
 
-def build_alignment_batch(tokenizer, pairs: list[Pair], pooling: str = "avg",
-                          special_pairs: bool = True, indices=None) -> AlignmentBatch:
+def build_alignment_batch(
+    tokenizer, pairs: list[Pair], pooling: str = "avg", special_pairs: bool = True, indices=None
+) -> AlignmentBatch:
     """An AlignmentBatch as the contract defines it, built slowly and obviously."""
     o_ids, o_mask, o_pieces, o_special = _side(tokenizer, [p[0] for p in pairs], pooling)
     e_ids, e_mask, e_pieces, e_special = _side(tokenizer, [p[1] for p in pairs], pooling)
@@ -112,23 +113,33 @@ def build_alignment_batch(tokenizer, pairs: list[Pair], pooling: str = "avg",
         return SideBatch(ids, mask, np.array(pos, np.int64), np.array(words, np.int64), n)
 
     idx = np.arange(len(pairs)) if indices is None else np.asarray(indices)
-    return AlignmentBatch(side(o_ids, o_mask, o_pos, o_words), side(e_ids, e_mask, e_pos, e_words),
-                          np.array(aligned, np.int64), idx.astype(np.int64))
+    return AlignmentBatch(
+        side(o_ids, o_mask, o_pos, o_words),
+        side(e_ids, e_mask, e_pos, e_words),
+        np.array(aligned, np.int64),
+        idx.astype(np.int64),
+    )
 
 
 class PairSource:
     """A stand-in for xadj.batches.Batcher over an in-memory list of pairs."""
 
-    def __init__(self, tokenizer, pairs: list[Pair], pooling: str = "avg",
-                 special_pairs: bool = True) -> None:
+    def __init__(
+        self, tokenizer, pairs: list[Pair], pooling: str = "avg", special_pairs: bool = True
+    ) -> None:
         self.tokenizer, self.pairs = tokenizer, pairs
         self.pooling, self.special_pairs = pooling, special_pairs
         self.num_pairs = len(pairs)
         self.meta = {"num_pairs": len(pairs), "fingerprint": "synthetic"}
 
     def batch(self, indices: np.ndarray) -> AlignmentBatch:
-        return build_alignment_batch(self.tokenizer, [self.pairs[i] for i in indices],
-                                     self.pooling, self.special_pairs, indices)
+        return build_alignment_batch(
+            self.tokenizer,
+            [self.pairs[i] for i in indices],
+            self.pooling,
+            self.special_pairs,
+            indices,
+        )
 
 
 def cipher(word: str) -> str:

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_alignment_batch
-
 from xadj.loss import adjustment_loss, batch_to_device, pool_words
 from xadj.model import frozen_copy, load_encoder
 
@@ -18,7 +17,8 @@ def test_pool_words_equals_per_word_loop():
     pooled = pool_words(hidden, positions, words, n_words)
     flat = hidden.reshape(-1, 5)
     for w in range(n_words):
-        expected = torch.stack([flat[p] for p, ww in zip(positions, words) if ww == w]).mean(0)
+        mine = [flat[p] for p, ww in zip(positions, words, strict=True) if ww == w]
+        expected = torch.stack(mine).mean(0)
         torch.testing.assert_close(pooled[w], expected)
 
 
@@ -72,11 +72,14 @@ def test_loss_matches_per_word_reference(bert, corpus):
 
     def words(side):
         with torch.no_grad():
-            h = model(input_ids=torch.from_numpy(side.input_ids),
-                      attention_mask=torch.from_numpy(side.attention_mask)).last_hidden_state
+            h = model(
+                input_ids=torch.from_numpy(side.input_ids),
+                attention_mask=torch.from_numpy(side.attention_mask),
+            ).last_hidden_state
         flat = h.reshape(-1, h.shape[-1])
-        return torch.stack([flat[side.piece_positions[side.piece_words == w]].mean(0)
-                            for w in range(side.n_words)])
+        return torch.stack(
+            [flat[side.piece_positions[side.piece_words == w]].mean(0) for w in range(side.n_words)]
+        )
 
     other, en = words(raw.other), words(raw.english)
     expected = ((other - en[raw.english_aligned]) ** 2).mean()

@@ -3,12 +3,13 @@
 import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
-
 from xadj.model import build_tiny_model, encode, frozen_copy, load_encoder
 
 
-@pytest.mark.parametrize("kind, first, last, model_type",
-                         [("bert", "[CLS]", "[SEP]", "bert"), ("xlmr", "<s>", "</s>", "xlm-roberta")])
+@pytest.mark.parametrize(
+    "kind, first, last, model_type",
+    [("bert", "[CLS]", "[SEP]", "bert"), ("xlmr", "<s>", "</s>", "xlm-roberta")],
+)
 def test_tiny_model_loads_like_a_hub_model(tiny_dirs, kind, first, last, model_type):
     model = AutoModel.from_pretrained(tiny_dirs[kind])
     tokenizer = AutoTokenizer.from_pretrained(tiny_dirs[kind])

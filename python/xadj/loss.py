@@ -36,7 +36,10 @@ def _side(side: Any, device: torch.device | str) -> SideTensors:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
 
     return SideTensors(
-        t(side.input_ids), t(side.attention_mask), t(side.piece_positions), t(side.piece_words),
+        t(side.input_ids),
+        t(side.attention_mask),
+        t(side.piece_positions),
+        t(side.piece_words),
         int(side.n_words),
     )
 
@@ -45,7 +48,8 @@ def batch_to_device(batch: Any, device: torch.device | str) -> BatchTensors:
     """Move an xadj.batches.AlignmentBatch (numpy arrays) to `device` without copying on CPU."""
     aligned = torch.from_numpy(np.ascontiguousarray(batch.english_aligned))
     return BatchTensors(
-        _side(batch.other, device), _side(batch.english, device),
+        _side(batch.other, device),
+        _side(batch.english, device),
         aligned.to(device, non_blocking=True),
     )
 
@@ -53,7 +57,7 @@ def batch_to_device(batch: Any, device: torch.device | str) -> BatchTensors:
 def pool_words(
     hidden: torch.Tensor, positions: torch.Tensor, words: torch.Tensor, n_words: int
 ) -> torch.Tensor:
-    """Word vectors [W, H]: the mean of each word's pieces (the builder already chose the pieces)."""
+    """Word vectors [W, H]: the mean of each word's pieces (the Batcher chose the pieces)."""
     flat = hidden.reshape(-1, hidden.shape[-1])
     sums = flat.new_zeros(n_words, flat.shape[-1]).index_add_(0, words, flat[positions])
     counts = torch.bincount(words, minlength=n_words).clamp_(min=1).to(sums.dtype)

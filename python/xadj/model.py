@@ -1,4 +1,4 @@
-"""Encoders: load any hub/local encoder, make its frozen copy, and build the tiny smoke-test model."""
+"""Encoders: load any hub or local encoder, its frozen copy, and the tiny smoke-test model."""
 
 from __future__ import annotations
 
@@ -69,7 +69,13 @@ def build_tiny_model(
 
     lines = [line.strip() for line in corpus_lines if line.strip()]
     if kind == "bert":
-        specials = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+        specials = {
+            "pad": "[PAD]",
+            "unk": "[UNK]",
+            "cls": "[CLS]",
+            "sep": "[SEP]",
+            "mask": "[MASK]",
+        }
         normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
         pre = pre_tokenizers.BertPreTokenizer()
     elif kind == "xlmr":
@@ -116,14 +122,20 @@ def build_tiny_model(
     sizes = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
     vocab = tok.get_vocab_size()
     if kind == "bert":
-        config = BertConfig(vocab_size=vocab, max_position_embeddings=max_length,
-                            pad_token_id=ids["pad"], **sizes)
+        config = BertConfig(
+            vocab_size=vocab, max_position_embeddings=max_length, pad_token_id=ids["pad"], **sizes
+        )
         model_cls = "BertModel"
     else:
         # RoBERTa-style position ids start after padding_idx, hence the +2.
-        config = XLMRobertaConfig(vocab_size=vocab, max_position_embeddings=max_length + 2,
-                                  pad_token_id=ids["pad"], bos_token_id=ids["cls"],
-                                  eos_token_id=ids["sep"], **sizes)
+        config = XLMRobertaConfig(
+            vocab_size=vocab,
+            max_position_embeddings=max_length + 2,
+            pad_token_id=ids["pad"],
+            bos_token_id=ids["cls"],
+            eos_token_id=ids["sep"],
+            **sizes,
+        )
         model_cls = "XLMRobertaModel"
     import transformers
 

@@ -46,7 +46,7 @@ def _unrelated(batch: Any) -> np.ndarray:
     linked = np.zeros(batch.english.n_words, bool)
     linked[batch.english_aligned] = True
     out = np.full(len(batch.english_aligned), -1, np.int64)
-    for k, (row, target) in enumerate(zip(o_rows, batch.english_aligned)):
+    for k, (row, target) in enumerate(zip(o_rows, batch.english_aligned, strict=True)):
         same = np.flatnonzero((e_rows == row) & ~e_special & (np.arange(len(e_rows)) != target))
         free = same[~linked[same]]
         pool = free if len(free) else same
@@ -84,9 +84,17 @@ def report(model: nn.Module, original: nn.Module, batches: Sequence[Any]) -> dic
         sims[:, ~real] = -2.0
         hits.append((sims.argmax(dim=1) == aligned[keep]).float())
         drift.append((english - english0).norm(dim=1)[real])
-    cat = {name: torch.cat(v) for name, v in dict(
-        rel_l2=rel_l2, unrel_l2=unrel_l2, rel_cos=rel_cos, unrel_cos=unrel_cos, hits=hits,
-        drift=drift).items()}
+    cat = {
+        name: torch.cat(v)
+        for name, v in dict(
+            rel_l2=rel_l2,
+            unrel_l2=unrel_l2,
+            rel_cos=rel_cos,
+            unrel_cos=unrel_cos,
+            hits=hits,
+            drift=drift,
+        ).items()
+    }
     return {
         "aligned_pairs": int(cat["rel_l2"].numel()),
         "l2_related": cat["rel_l2"].mean().item(),
@@ -101,8 +109,12 @@ def report(model: nn.Module, original: nn.Module, batches: Sequence[Any]) -> dic
     }
 
 
-def compare(original: nn.Module, adjusted: nn.Module, batches: Mapping[str, Sequence[Any]],
-            path: str | Path | None = None) -> dict[str, Any]:
+def compare(
+    original: nn.Module,
+    adjusted: nn.Module,
+    batches: Mapping[str, Sequence[Any]],
+    path: str | Path | None = None,
+) -> dict[str, Any]:
     """Before/after report per language (+ the mean over languages); written as JSON if asked."""
     out: dict[str, Any] = {}
     for lang, lang_batches in batches.items():
@@ -112,8 +124,10 @@ def compare(original: nn.Module, adjusted: nn.Module, batches: Mapping[str, Sequ
         out[lang] = {"before": before, "after": after, "change": change}
     if len(batches) > 1:
         keys = [k for k in next(iter(out.values()))["after"] if k != "aligned_pairs"]
-        out["mean"] = {when: {k: float(np.mean([out[lang][when][k] for lang in batches]))
-                              for k in keys} for when in ("before", "after")}
+        out["mean"] = {
+            when: {k: float(np.mean([out[lang][when][k] for lang in batches])) for k in keys}
+            for when in ("before", "after")
+        }
     if path is not None:
         Path(path).write_text(json.dumps(out, indent=2))
     return out

@@ -6,8 +6,8 @@ import json
 import math
 import os
 import shutil
-from contextlib import nullcontext
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,8 +76,9 @@ def train(config: AlignConfig, sources: Mapping[str, BatchSource]) -> dict[str, 
         name = "+".join(sources) if len(sources) > 1 else next(iter(sources))
         return {name: train_run(config, sources)}
     return {
-        lang: train_run(replace(config, output_dir=str(Path(config.output_dir) / lang)),
-                        {lang: src})
+        lang: train_run(
+            replace(config, output_dir=str(Path(config.output_dir) / lang)), {lang: src}
+        )
         for lang, src in sources.items()
     }
 
@@ -125,28 +126,35 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         raise FileExistsError(f"{final_dir} already holds a finished model (use overwrite/resume)")
     # The pooler of BERT-like models is computed but never in the loss: DDP must allow that.
     accelerator = Accelerator(
-        mixed_precision=config.mixed_precision, cpu=config.cpu,
+        mixed_precision=config.mixed_precision,
+        cpu=config.cpu,
         step_scheduler_with_optimizer=False,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     set_seed(config.seed)
     model, tokenizer = load_encoder(config.model)  # fails here, before any training, if missing
     frozen = frozen_copy(model).to(accelerator.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9,
-                                 weight_decay=0.0)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
+    )
     sizes = {lang: _num_pairs(src) for lang, src in sources.items()}
     steps_per_epoch = max(math.ceil(n / config.pairs_per_step) for n in sizes.values())
     total = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     warmup = int(config.warmup_fraction * total)
+    # Like Efimov's script, the first step already moves (lr/warmup); full lr from step `warmup`.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, s / warmup) if warmup > 0 else 1.0
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
-    identity = {"seed": config.seed, "pairs_per_step": config.pairs_per_step,
-                "languages": sorted(sources), "total_steps": total}
+    identity = {
+        "seed": config.seed,
+        "pairs_per_step": config.pairs_per_step,
+        "languages": sorted(sources),
+        "total_steps": total,
+    }
     start = 0
     if config.resume and (ckpt := _latest_checkpoint(ckpt_root)) is not None:
         progress = json.loads((ckpt / PROGRESS_FILE).read_text())
@@ -162,17 +170,37 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         "%d epochs, start at %d)\n  pairs/step = %d per language in %d chunk(s)\n  lr = %g, "
         "warm-up %d steps then constant\n  loss = %s, reg_weight = %g, pooling = %s, special "
         "pairs = %s\n  processes = %d, device = %s, mixed precision = %s, seed = %d",
-        config.model, sizes, total, steps_per_epoch, config.epochs, start, config.pairs_per_step,
-        config.grad_accum, config.lr, warmup, config.loss_variant, config.reg_weight,
-        config.pooling, config.special_pairs, accelerator.num_processes, accelerator.device,
-        config.mixed_precision, config.seed, main_process_only=True,
+        config.model,
+        sizes,
+        total,
+        steps_per_epoch,
+        config.epochs,
+        start,
+        config.pairs_per_step,
+        config.grad_accum,
+        config.lr,
+        warmup,
+        config.loss_variant,
+        config.reg_weight,
+        config.pooling,
+        config.special_pairs,
+        accelerator.num_processes,
+        accelerator.device,
+        config.mixed_precision,
+        config.seed,
+        main_process_only=True,
     )
 
     caches: dict[str, dict] = {lang: {} for lang in sources}
     losses: list[float] = []
     model.train()
-    bar = tqdm(range(start, total), initial=start, total=total, desc="adjusting",
-               disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        range(start, total),
+        initial=start,
+        total=total,
+        desc="adjusting",
+        disable=not accelerator.is_local_main_process,
+    )
     for step in bar:
         # Every process takes its own share of the step's pairs: a step is always 32 pairs.
         chunks = []
@@ -189,8 +217,9 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
             # Gradients of all chunks add up; DDP syncs them once, on the last chunk.
             sync = nullcontext() if i == len(chunks) - 1 else accelerator.no_sync(model)
             with sync, accelerator.autocast():
-                loss, parts = adjustment_loss(model, frozen, tensors, config.loss_variant,
-                                              config.reg_weight)
+                loss, parts = adjustment_loss(
+                    model, frozen, tensors, config.loss_variant, config.reg_weight
+                )
                 loss = loss / config.grad_accum  # chunks average; languages sum (Cao)
             value = loss.item()
             if not math.isfinite(value):
@@ -207,8 +236,13 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         losses.append(step_loss)
         if (step + 1) % config.log_every == 0:
             bar.set_postfix(loss=f"{step_loss:.4f}")
-            logger.info("step %d loss %.5f lr %.3g", step + 1, step_loss,
-                        scheduler.get_last_lr()[0], main_process_only=True)
+            logger.info(
+                "step %d loss %.5f lr %.3g",
+                step + 1,
+                step_loss,
+                scheduler.get_last_lr()[0],
+                main_process_only=True,
+            )
         done = step + 1
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total:
             last_good = _save_checkpoint(accelerator, ckpt_root, done, steps_per_epoch, identity)
@@ -217,8 +251,9 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
     return TrainResult(model_dir=model_dir, steps=total, losses=losses)
 
 
-def _save_checkpoint(accelerator: Accelerator, root: Path, step: int, steps_per_epoch: int,
-                     identity: dict) -> Path:
+def _save_checkpoint(
+    accelerator: Accelerator, root: Path, step: int, steps_per_epoch: int, identity: dict
+) -> Path:
     """save_state into a temp dir, renamed when whole; then drop the older checkpoints."""
     final, tmp = root / f"step-{step}", root / f".step-{step}.tmp"
     if accelerator.is_main_process and tmp.exists():
@@ -239,9 +274,16 @@ def _save_checkpoint(accelerator: Accelerator, root: Path, step: int, steps_per_
     return final
 
 
-def _save_final(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any,
-                config: AlignConfig, sources: Mapping[str, BatchSource], sizes: dict[str, int],
-                total: int, final_dir: Path) -> Path:
+def _save_final(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    config: AlignConfig,
+    sources: Mapping[str, BatchSource],
+    sizes: dict[str, int],
+    total: int,
+    final_dir: Path,
+) -> Path:
     """The adjusted encoder, written to a temp dir and renamed: it appears only when complete."""
     accelerator.wait_for_everyone()
     state = accelerator.get_state_dict(model)
@@ -259,11 +301,16 @@ def _save_final(accelerator: Accelerator, model: torch.nn.Module, tokenizer: Any
         record = {
             "config": asdict(config),
             "steps": total,
-            "languages": {lang: {"num_pairs": sizes[lang], "meta": _meta(src)}
-                          for lang, src in sources.items()},
-            "versions": {"xadj": xadj.__version__, "torch": torch.__version__,
-                         "transformers": transformers.__version__,
-                         "accelerate": accelerate.__version__},
+            "languages": {
+                lang: {"num_pairs": sizes[lang], "meta": _meta(src)}
+                for lang, src in sources.items()
+            },
+            "versions": {
+                "xadj": xadj.__version__,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "accelerate": accelerate.__version__,
+            },
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=_json_default))
         if final_dir.exists():
