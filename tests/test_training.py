@@ -84,17 +84,18 @@ class _KilledAfter(PairSource):
 def test_resume_after_kill_equals_uninterrupted_run(tiny_dirs, corpus, tmp_path):
     d = tiny_dirs["bert"]
     tokenizer = AutoTokenizer.from_pretrained(d)
-    kw = dict(max_steps=10, checkpoint_every=4, grad_accum=2)
+    kw = dict(max_steps=6, checkpoint_every=3, grad_accum=2, pairs_per_step=4)
     whole = train(_config(d, tmp_path / "a", **kw), _sources(d, corpus))["xx"]
     cfg = _config(d, tmp_path / "b", **kw)
-    with pytest.raises(KeyboardInterrupt):  # dies in step 7, after the step-4 checkpoint...
-        train(cfg, {"xx": _KilledAfter(tokenizer, corpus["train"], calls=2 * 6 + 1)})
+    with pytest.raises(KeyboardInterrupt):  # dies in step 5, after the step-3 checkpoint...
+        train(cfg, {"xx": _KilledAfter(tokenizer, corpus["train"], calls=2 * 4 + 1)})
     ckpts = sorted(p.name for p in (tmp_path / "b/out/checkpoints").iterdir())
-    assert ckpts == ["step-4"] and not (tmp_path / "b/out/model").exists()
-    progress = json.loads((tmp_path / "b/out/checkpoints/step-4/xadj_progress.json").read_text())
-    assert progress["step"] == 4 and progress["seed"] == 42
+    assert ckpts == ["step-3"] and not (tmp_path / "b/out/model").exists()
+    progress = json.loads((tmp_path / "b/out/checkpoints/step-3/xadj_progress.json").read_text())
+    assert progress["step"] == 3 and progress["seed"] == 42
     resumed = train(AlignConfig(**{**cfg.__dict__, "resume": True}), _sources(d, corpus))["xx"]
-    assert len(resumed.losses) == 6 and resumed.losses == whole.losses[4:]
+    # ...and the resumed run picks up at step 3 with the same batches, moments and RNG.
+    assert len(resumed.losses) == 3 and resumed.losses == whole.losses[3:]
     a, b = (load_file(r.model_dir / "model.safetensors") for r in (whole, resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -144,3 +145,11 @@ def test_missing_model_fails_before_training(corpus, tmp_path):
         train(
             AlignConfig(model=str(tmp_path / "nowhere"), output_dir=str(tmp_path)), {"xx": object()}
         )
+
+
+def test_resume_of_a_finished_run_does_nothing(tiny_dirs, corpus, tmp_path):
+    d = tiny_dirs["bert"]
+    cfg = _config(d, tmp_path, max_steps=2)
+    first = train(cfg, _sources(d, corpus))["xx"]
+    again = train(AlignConfig(**{**cfg.__dict__, "resume": True}), _sources(d, corpus))["xx"]
+    assert again.model_dir == first.model_dir and again.steps == 2 and again.losses == []

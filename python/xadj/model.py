@@ -21,7 +21,8 @@ TINY = "tiny"  # `--model tiny`: the random smoke-test model below, never a real
 def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load an encoder and its fast tokenizer; fail early and by name when either can't be had."""
     path = Path(name_or_path).expanduser()
-    looks_local = path.exists() or name_or_path.startswith((".", "/", "~")) or path.suffix
+    # Hub names are "org/name"; anything that exists or starts like a path is a local directory.
+    looks_local = path.exists() or name_or_path.startswith((".", "/", "~"))
     if looks_local and not path.is_dir():
         raise FileNotFoundError(f"model directory not found: {name_or_path}")
     try:

@@ -122,8 +122,6 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         raise ValueError("pairs_per_step must be at least grad_accum")
     out = Path(config.output_dir)
     final_dir, ckpt_root = out / "model", out / "checkpoints"
-    if final_dir.exists() and not (config.resume or config.overwrite):
-        raise FileExistsError(f"{final_dir} already holds a finished model (use overwrite/resume)")
     # The pooler of BERT-like models is computed but never in the loss: DDP must allow that.
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
@@ -131,6 +129,12 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         step_scheduler_with_optimizer=False,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
+    if final_dir.exists() and config.resume and not config.overwrite:
+        logger.warning("%s is already finished; nothing to resume", final_dir)
+        steps = json.loads((final_dir / CONFIG_FILE).read_text())["steps"]
+        return TrainResult(model_dir=final_dir, steps=steps, losses=[])
+    if final_dir.exists() and not config.overwrite:
+        raise FileExistsError(f"{final_dir} already holds a finished model (use overwrite/resume)")
     set_seed(config.seed)
     model, tokenizer = load_encoder(config.model)  # fails here, before any training, if missing
     frozen = frozen_copy(model).to(accelerator.device)
@@ -211,7 +215,8 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         step_loss = 0.0
         for i, (lang, src, chunk) in enumerate(chunks):
             batch = src.batch(chunk)
-            if batch.english.input_ids.shape[1] > config.max_seq_length:
+            longest = max(batch.english.input_ids.shape[1], batch.other.input_ids.shape[1])
+            if longest > config.max_seq_length:
                 raise ValueError(f"{lang}: a sentence has more than {config.max_seq_length} pieces")
             tensors = batch_to_device(batch, accelerator.device)
             # Gradients of all chunks add up; DDP syncs them once, on the last chunk.
