@@ -221,19 +221,20 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
             tensors = batch_to_device(batch, accelerator.device)
             # Gradients of all chunks add up; DDP syncs them once, on the last chunk.
             sync = nullcontext() if i == len(chunks) - 1 else accelerator.no_sync(model)
-            with sync, accelerator.autocast():
-                loss, parts = adjustment_loss(
-                    model, frozen, tensors, config.loss_variant, config.reg_weight
-                )
-                loss = loss / config.grad_accum  # chunks average; languages sum (Cao)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"non-finite loss ({value}) at step {step} on {lang} "
-                    f"(align {parts['align'].item()}, reg {parts['reg'].item()}); stopped. "
-                    f"Last good checkpoint: {last_good or 'none'}"
-                )
-            accelerator.backward(loss)
+            with sync:
+                with accelerator.autocast():
+                    loss, parts = adjustment_loss(
+                        model, frozen, tensors, config.loss_variant, config.reg_weight
+                    )
+                    loss = loss / config.grad_accum  # chunks average; languages sum (Cao)
+                value = loss.item()
+                if not math.isfinite(value):  # before backward: the weights stay good
+                    raise FloatingPointError(
+                        f"non-finite loss ({value}) in step {step + 1} on {lang} "
+                        f"(align {parts['align'].item()}, reg {parts['reg'].item()}); stopped. "
+                        f"Last good checkpoint: {last_good or 'none'}"
+                    )
+                accelerator.backward(loss)
             step_loss += value
         optimizer.step()
         scheduler.step()
