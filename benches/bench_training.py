@@ -1,0 +1,219 @@
+"""Training throughput (sentence pairs/s): xadj's loop vs. a reimplementation of the reference.
+
+The reference (Efimov et al.'s released alignment script, itself Cao's) is reimplemented here
+only, from its behaviour: per optimizer step 32 pairs run in chunks of 4 whose losses are summed
+before one backward; every word is tokenized with `tokenizer.tokenize` at batch time; a word
+vector is built by a Python loop over words into a CPU tensor; the base model runs without
+no_grad, so autograd also walks through it. Both sides get the same tiny model, the same
+Multi30k pairs, the same links, the same seed, and are timed end to end (load, train, save).
+
+    PYTHONPATH=python python benches/bench_training.py [--pairs 256] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+MULTI30K = ROOT.parent / "shared" / "data" / "bitext" / "multi30k"
+if not MULTI30K.exists():
+    MULTI30K = Path("/work/shared/data/bitext/multi30k")
+
+Pair = tuple[list[str], list[str], list[tuple[int, int]]]
+
+
+def load_pairs(n: int, lang: str = "fr") -> list[Pair]:
+    """First n Multi30k pairs with positional one-to-one links (a stand-in for fast_align's:
+    link quality doesn't change the work per step), identical-string links dropped (Efimov)."""
+    with (
+        gzip.open(MULTI30K / f"train.{lang}.gz", "rt") as fo,
+        gzip.open(MULTI30K / "train.en.gz", "rt") as fe,
+    ):
+        lines = [(o.split(), e.split()) for o, e, _ in zip(fo, fe, range(n), strict=False)]
+    pairs = []
+    for other, en in lines:
+        links, used = [], set()
+        for i in range(len(other)):
+            j = round(i * (len(en) - 1) / max(len(other) - 1, 1))
+            if j not in used and other[i] != en[j]:
+                used.add(j)
+                links.append((i, j))
+        pairs.append((other, en, links))
+    return pairs
+
+
+# ---------------------------------------------------------------- xadj side
+def make_batches(tokenizer, pairs: list[Pair], pooling: str = "avg", special_pairs: bool = True):
+    """xadj's batch source for the benchmark.
+
+    TODO(lead): wire in the real data path here, i.e. prepare the pairs with xadj.data.prepare
+    and return xadj.batches.Batcher(PreparedDataset.load(dir), pooling, special_pairs). Until
+    then this is the tests' plain-Python builder, so the xadj number below is a lower bound.
+    """
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import PairSource  # noqa: E402  (also installs the xadj.sampling stand-in)
+
+    return PairSource(tokenizer, pairs, pooling, special_pairs)
+
+
+def run_xadj(model_dir: Path, pairs: list[Pair], device: str, out: Path) -> float:
+    from transformers import AutoTokenizer
+
+    source = make_batches(AutoTokenizer.from_pretrained(model_dir), pairs)
+    from xadj.train import AlignConfig, train
+
+    config = AlignConfig(
+        model=str(model_dir),
+        output_dir=str(out),
+        cpu=device == "cpu",
+        checkpoint_every=None,
+        overwrite=True,
+        log_every=10**9,
+    )
+    start = time.perf_counter()
+    train(config, {"fr": source})
+    return time.perf_counter() - start
+
+
+# ----------------------------------------------------------- reference side
+class ReferenceWords(nn.Module):
+    """Word vectors the reference way: per-word tokenize, per-word Python pooling on the CPU."""
+
+    def __init__(self, model: nn.Module, tokenizer, device: str) -> None:
+        super().__init__()
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+
+    def forward(self, sentences: list[list[str]]) -> torch.Tensor:
+        tok = self.tokenizer
+        rows, spans, count = [], [], 0
+        for words in sentences:
+            tokens = [tok.cls_token]
+            spans.append((count, count + 1))
+            count += 1
+            for word in words:
+                pieces = tok.tokenize(word)
+                assert pieces, f"word without pieces: {word!r}"  # the reference crashes too
+                tokens += pieces
+                spans.append((count, count + len(pieces)))
+                count += len(pieces)
+            tokens.append(tok.sep_token)
+            spans.append((count, count + 1))
+            count += 1
+            rows.append(tok.convert_tokens_to_ids(tokens))
+        ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for b, row in enumerate(rows):
+            ids[b, : len(row)], mask[b, : len(row)] = row, 1
+        ids_t, mask_t = (
+            torch.from_numpy(ids).to(self.device),
+            torch.from_numpy(mask).to(self.device),
+        )
+        hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+        flat = hidden.masked_select(mask_t.bool().unsqueeze(-1)).reshape(-1, hidden.shape[-1])
+        packed = torch.zeros(len(spans), hidden.shape[-1])  # on the CPU, as in the reference
+        for w, (a, b) in enumerate(spans):
+            packed[w] = flat[a:b].mean(0)
+        return packed
+
+
+def reference_indices(chunk: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
+    """Packed positions of the linked words plus [CLS]-[CLS] and [SEP]-[SEP] of every pair."""
+    idx_1, idx_2, off_1, off_2 = [], [], 0, 0
+    for other, en, links in chunk:
+        idx_1 += [off_1 + 1 + i for i, _ in links] + [off_1, off_1 + len(other) + 1]
+        idx_2 += [off_2 + 1 + j for _, j in links] + [off_2, off_2 + len(en) + 1]
+        off_1, off_2 = off_1 + len(other) + 2, off_2 + len(en) + 2
+    return np.array(idx_1), np.array(idx_2)
+
+
+def run_reference(
+    model_dir: Path,
+    pairs: list[Pair],
+    device: str,
+    out: Path,
+    per_step: int = 32,
+    chunk: int = 4,
+    lr: float = 5e-5,
+    seed: int = 42,
+) -> float:
+    from transformers import AutoModel, AutoTokenizer
+
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = ReferenceWords(AutoModel.from_pretrained(model_dir).to(device), tokenizer, device)
+    base = ReferenceWords(AutoModel.from_pretrained(model_dir).to(device), tokenizer, device)
+    base.eval()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
+    warmup = int(0.1 * len(pairs))
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    done = 0
+    for i in range(0, len(pairs), per_step):
+        for group in optimizer.param_groups:  # warm-up counted in sentences, as the reference
+            group["lr"] = lr * min(1.0, (done + 1) / max(warmup, 1))
+        model.train()
+        step = [pairs[k] for k in order[i : i + per_step]]
+        loss = None
+        for k in range(0, len(step), chunk):
+            part = step[k : k + chunk]
+            idx_1, idx_2 = reference_indices(part)
+            ann_1, ann_2 = model([p[0] for p in part]), model([p[1] for p in part])
+            ann_2_base = base([p[1] for p in part])
+            part_loss = F.mse_loss(ann_1[idx_1], ann_2[idx_2]) + F.mse_loss(ann_2, ann_2_base)
+            loss = part_loss if loss is None else loss + part_loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        done += len(step)
+    model.model.save_pretrained(out)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=256, help="Multi30k en-fr pairs (1 epoch)")
+    parser.add_argument("--kind", choices=["bert", "xlmr"], default="bert", help="tiny model")
+    parser.add_argument("--model", help="an encoder dir instead of the tiny model")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if not (MULTI30K / "train.en.gz").exists():
+        sys.exit(f"Multi30k sample missing: {MULTI30K}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device visible")
+    pairs = load_pairs(args.pairs)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(args.model) if args.model else None
+        if model_dir is None:
+            from xadj.model import build_tiny_model
+
+            text = [" ".join(p[0]) for p in pairs] + [" ".join(p[1]) for p in pairs]
+            model_dir = build_tiny_model(args.kind, text, Path(tmp) / "tiny", seed=0)
+        ref_s = run_reference(model_dir, pairs, args.device, Path(tmp) / "ref")
+        xadj_s = run_xadj(model_dir, pairs, args.device, Path(tmp) / "xadj")
+    ref_rate, xadj_rate = len(pairs) / ref_s, len(pairs) / xadj_s
+    print(
+        f"{'loop':<10} {'pairs':>6} {'seconds':>8} {'pairs/s':>9}   model={model_dir.name} "
+        f"device={args.device}"
+    )
+    print(f"{'reference':<10} {len(pairs):>6} {ref_s:>8.2f} {ref_rate:>9.1f}")
+    print(f"{'xadj':<10} {len(pairs):>6} {xadj_s:>8.2f} {xadj_rate:>9.1f}")
+    print(
+        f"ratio={xadj_rate / ref_rate:.2f} xadj_pairs_per_s={xadj_rate:.1f} "
+        f"reference_pairs_per_s={ref_rate:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

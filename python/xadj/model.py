@@ -1,0 +1,177 @@
+"""Encoders: load any hub or local encoder, its frozen copy, and the tiny smoke-test model."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+TINY = "tiny"  # `--model tiny`: the random smoke-test model below, never a real encoder
+
+
+def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load an encoder and its fast tokenizer; fail early and by name when either can't be had."""
+    path = Path(name_or_path).expanduser()
+    # Hub names are "org/name"; anything that exists or starts like a path is a local directory.
+    looks_local = path.exists() or name_or_path.startswith((".", "/", "~"))
+    if looks_local and not path.is_dir():
+        raise FileNotFoundError(f"model directory not found: {name_or_path}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path) if looks_local else name_or_path)
+        model = AutoModel.from_pretrained(str(path) if looks_local else name_or_path)
+    except (OSError, ValueError) as err:
+        raise OSError(f"cannot load encoder {name_or_path!r}: {err}") from err
+    # Word pooling needs word_ids(), which only tokenizers-backed ("fast") tokenizers give.
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(
+            f"{name_or_path!r} has no fast tokenizer (tokenizer.json); xadj needs word_ids()"
+        )
+    return model, tokenizer
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """F0 of METHOD §3: an eval-mode copy that never trains (call it under torch.no_grad())."""
+    frozen = copy.deepcopy(model)
+    frozen.eval()
+    frozen.requires_grad_(False)
+    return frozen
+
+
+def encode(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Last hidden layer [B, L, H] (METHOD §2: last layer, no normalisation)."""
+    return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def build_tiny_model(
+    kind: str,
+    corpus_lines: Iterable[str],
+    out_dir: str | Path,
+    seed: int = 0,
+    vocab_size: int = 800,
+    max_length: int = 128,
+) -> Path:
+    """SMOKE-TEST ONLY: a random 2-layer encoder and a tokenizer trained on `corpus_lines`.
+
+    kind "bert" gives a WordPiece tokenizer with [CLS] x [SEP] and a BertModel; kind "xlmr" a
+    Unigram/Metaspace tokenizer with <s> x </s> and an XLMRobertaModel. Saved in the hub layout,
+    so AutoModel/AutoTokenizer.from_pretrained(out_dir) load it like any real encoder.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, PreTrainedTokenizerFast, XLMRobertaConfig
+
+    lines = [line.strip() for line in corpus_lines if line.strip()]
+    if kind == "bert":
+        specials = {
+            "pad": "[PAD]",
+            "unk": "[UNK]",
+            "cls": "[CLS]",
+            "sep": "[SEP]",
+            "mask": "[MASK]",
+        }
+        normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+        pre = pre_tokenizers.BertPreTokenizer()
+    elif kind == "xlmr":
+        # XLM-R's id order: <s>=0 <pad>=1 </s>=2 <unk>=3; <mask> is last in the real one.
+        specials = {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}
+        normalizer = normalizers.NFKC()
+        pre = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(prepend_scheme="always")]
+        )
+    else:
+        raise ValueError(f"unknown tiny model kind {kind!r}: use 'bert' or 'xlmr'")
+    counts = Counter(
+        word for line in lines for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(line))
+    )
+    pieces = _tiny_vocab(counts, vocab_size - len(specials), "##" if kind == "bert" else "")
+    if kind == "bert":
+        vocab = {token: i for i, token in enumerate([*specials.values(), *pieces])}
+        tok = Tokenizer(models.WordPiece(vocab, unk_token=specials["unk"]))
+        tok.decoder = decoders.WordPiece()
+    else:
+        total = sum(pieces.values())
+        scored = [(t, 0.0) for t in specials.values()]
+        scored += [(piece, math.log(c / total)) for piece, c in pieces.items()]
+        tok = Tokenizer(models.Unigram(scored, unk_id=3, byte_fallback=False))
+        tok.decoder = decoders.Metaspace(prepend_scheme="always")
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre
+    bos, eos = specials["cls"], specials["sep"]
+    ids = {name: tok.token_to_id(token) for name, token in specials.items()}
+    pair = f"{bos} $A {eos} $B:1 {eos}:1" if kind == "bert" else f"{bos} $A {eos} {eos} $B {eos}"
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}", pair=pair, special_tokens=[(bos, ids["cls"]), (eos, ids["sep"])]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        model_max_length=max_length,
+        unk_token=specials["unk"],
+        pad_token=specials["pad"],
+        cls_token=specials["cls"],
+        sep_token=specials["sep"],
+        mask_token=specials["mask"],
+        **({"bos_token": bos, "eos_token": eos} if kind == "xlmr" else {}),
+    )
+
+    sizes = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    vocab = tok.get_vocab_size()
+    if kind == "bert":
+        config = BertConfig(
+            vocab_size=vocab, max_position_embeddings=max_length, pad_token_id=ids["pad"], **sizes
+        )
+        model_cls = "BertModel"
+    else:
+        # RoBERTa-style position ids start after padding_idx, hence the +2.
+        config = XLMRobertaConfig(
+            vocab_size=vocab,
+            max_position_embeddings=max_length + 2,
+            pad_token_id=ids["pad"],
+            bos_token_id=ids["cls"],
+            eos_token_id=ids["sep"],
+            **sizes,
+        )
+        model_cls = "XLMRobertaModel"
+    import transformers
+
+    torch.manual_seed(seed)
+
+    model = getattr(transformers, model_cls)(config)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    logger.info("built tiny %s smoke-test model in %s (vocab %d)", kind, out, vocab)
+    return out
+
+
+def _tiny_vocab(counts: Counter[str], size: int, continuation: str) -> dict[str, int]:
+    """Deterministic subword vocabulary: every character, then frequent words and word endings.
+
+    Counted rather than trained: the tokenizers trainers break ties differently from run to
+    run, and a smoke-test model must come out the same every time. Every character is kept
+    (also as a continuation piece), so any word of the corpus has a segmentation.
+    """
+    pieces: Counter[str] = Counter()
+    chars: Counter[str] = Counter()
+    for word, c in counts.items():
+        pieces[word] += c
+        body = word.lstrip("\u2581")  # Metaspace's word-start mark is not part of the ending
+        for k in range(2, min(5, len(body))):
+            pieces[continuation + body[-k:]] += c
+        for i, ch in enumerate(word):
+            chars[ch if i == 0 else continuation + ch] += c
+            chars[ch] += 0  # bare characters too, for words whose first char is rare
+    ranked = sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0]))
+    vocab = dict(sorted(chars.items(), key=lambda kv: (-kv[1], kv[0])))
+    for piece, c in ranked:
+        if len(vocab) >= size:
+            break
+        vocab.setdefault(piece, c)
+    return {piece: max(c, 1) for piece, c in vocab.items()}
