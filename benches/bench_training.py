@@ -55,14 +55,10 @@ def load_pairs(n: int, lang: str = "fr") -> list[Pair]:
 
 # ---------------------------------------------------------------- xadj side
 def make_batches(tokenizer, pairs: list[Pair], pooling: str = "avg", special_pairs: bool = True):
-    """xadj's batch source for the benchmark.
-
-    TODO(lead): wire in the real data path here, i.e. prepare the pairs with xadj.data.prepare
-    and return xadj.batches.Batcher(PreparedDataset.load(dir), pooling, special_pairs). Until
-    then this is the tests' plain-Python builder, so the xadj number below is a lower bound.
-    """
+    """xadj's batch source: the pairs written to files, prepared, and batched by the Rust
+    Batcher (the test helper `PairSource` does exactly that)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import PairSource  # noqa: E402  (also installs the xadj.sampling stand-in)
+    from conftest import PairSource  # noqa: E402
 
     return PairSource(tokenizer, pairs, pooling, special_pairs)
 

@@ -1,63 +1,22 @@
-"""Shared fixtures: tiny models, a synthetic parallel corpus with known links, a batch builder.
-
-The batch builder is test-only (plain Python over the fast tokenizer's word_ids()); the package's
-own builder is xadj.batches.Batcher.
+"""Shared fixtures: tiny models, a synthetic parallel corpus with known links, and two batch
+builders: the real one (files -> prepare -> Batcher) and a slow, obvious test-only one (plain
+Python over the fast tokenizer's word_ids()) that the real one is checked against.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
-import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from xadj.batches import AlignmentBatch, Batcher, SideBatch
+from xadj.data import PrepareOptions, prepare
+
 ROOT = Path(__file__).resolve().parents[1]
 MULTI30K = ROOT.parent / "shared" / "data" / "bitext" / "multi30k" / "train.en.gz"
-if not MULTI30K.exists():
-    MULTI30K = Path("/work/shared/data/bitext/multi30k/train.en.gz")
-
-try:  # the real contract types, once xadj.batches exists
-    from xadj.batches import AlignmentBatch, SideBatch
-except ImportError:
-
-    @dataclass(frozen=True)
-    class SideBatch:  # type: ignore[no-redef]
-        input_ids: np.ndarray
-        attention_mask: np.ndarray
-        piece_positions: np.ndarray
-        piece_words: np.ndarray
-        n_words: int
-
-    @dataclass(frozen=True)
-    class AlignmentBatch:  # type: ignore[no-redef]
-        other: SideBatch
-        english: SideBatch
-        english_aligned: np.ndarray
-        pair_indices: np.ndarray
-
-
-try:
-    import xadj.sampling  # noqa: F401
-except ImportError:  # stand-in with the contract's signatures until xadj.sampling lands
-    import xadj
-
-    _sampling = types.ModuleType("xadj.sampling")
-
-    def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-        return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
-
-    def _sample_with_replacement(n: int, k: int, seed: int, step: int) -> np.ndarray:
-        return np.random.default_rng([seed, step]).integers(0, n, k, dtype=np.int64)
-
-    _sampling.epoch_order = _epoch_order  # type: ignore[attr-defined]
-    _sampling.sample_with_replacement = _sample_with_replacement  # type: ignore[attr-defined]
-    sys.modules["xadj.sampling"] = _sampling
-    xadj.sampling = _sampling  # type: ignore[attr-defined]
 
 Pair = tuple[list[str], list[str], list[tuple[int, int]]]  # other words, English words, links
 
@@ -121,25 +80,32 @@ def build_alignment_batch(
     )
 
 
-class PairSource:
-    """A stand-in for xadj.batches.Batcher over an in-memory list of pairs."""
+def write_pairs(pairs: list[Pair], directory: Path) -> tuple[Path, Path]:
+    """Writes pairs as an `other ||| English` bitext and its Pharaoh alignment file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bitext, links = directory / "pairs.txt", directory / "pairs.align"
+    bitext.write_text("".join(f"{' '.join(o)} ||| {' '.join(e)}\n" for o, e, _ in pairs))
+    links.write_text("".join(" ".join(f"{i}-{j}" for i, j in a) + "\n" for _, _, a in pairs))
+    return bitext, links
+
+
+class PairSource(Batcher):
+    """In-memory pairs through the real data path: files -> xadj.data.prepare -> Batcher."""
 
     def __init__(
         self, tokenizer, pairs: list[Pair], pooling: str = "avg", special_pairs: bool = True
     ) -> None:
-        self.tokenizer, self.pairs = tokenizer, pairs
-        self.pooling, self.special_pairs = pooling, special_pairs
-        self.num_pairs = len(pairs)
-        self.meta = {"num_pairs": len(pairs), "fingerprint": "synthetic"}
+        import tempfile
 
-    def batch(self, indices: np.ndarray) -> AlignmentBatch:
-        return build_alignment_batch(
-            self.tokenizer,
-            [self.pairs[i] for i in indices],
-            self.pooling,
-            self.special_pairs,
-            indices,
-        )
+        work = Path(tempfile.mkdtemp(prefix="xadj-pairs-"))
+        bitext, links = write_pairs(pairs, work)
+        options = PrepareOptions(max_words=0)  # keep every pair: indices must match `pairs`
+        dataset = prepare([bitext], tokenizer, work / "prepared", alignments=links,
+                          options=options, progress=False)
+        assert dataset.num_pairs == len(pairs), dataset.meta["counts"]
+        super().__init__(dataset, pooling=pooling, special_pairs=special_pairs)
+        self.num_pairs = dataset.num_pairs
+        self.meta = dataset.meta
 
 
 def cipher(word: str) -> str:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import build_alignment_batch
+from conftest import PairSource, build_alignment_batch
 from xadj.loss import adjustment_loss, batch_to_device, pool_words
 from xadj.model import frozen_copy, load_encoder
 
@@ -26,6 +26,22 @@ def test_pool_words_equals_per_word_loop():
 def bert(tiny_dirs):
     model, tokenizer = load_encoder(str(tiny_dirs["bert"]))
     return model, tokenizer
+
+
+@pytest.mark.parametrize("pooling", ["avg", "first", "last"])
+@pytest.mark.parametrize("kind", ["bert", "xlmr"])
+def test_rust_batcher_equals_the_slow_reference(tiny_dirs, corpus, kind, pooling):
+    """prepare + Batcher (per-word pieces, Rust assembly) == whole-sentence tokenization."""
+    _, tokenizer = load_encoder(str(tiny_dirs[kind]))
+    pairs = corpus["train"][:12]
+    fast = PairSource(tokenizer, pairs, pooling=pooling).batch(np.array([3, 0, 7, 11]))
+    slow = build_alignment_batch(tokenizer, [pairs[i] for i in (3, 0, 7, 11)], pooling=pooling)
+    for side in ("other", "english"):
+        a, b = getattr(fast, side), getattr(slow, side)
+        for field in ("input_ids", "attention_mask", "piece_positions", "piece_words"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+        assert a.n_words == b.n_words
+    np.testing.assert_array_equal(fast.english_aligned, slow.english_aligned)
 
 
 def test_batch_builder_matches_contract(bert, corpus):

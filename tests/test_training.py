@@ -41,7 +41,7 @@ def test_loss_falls_and_translations_move_closer(tiny_dirs, corpus, tmp_path, ki
     cfg = _config(tiny_dirs[kind], tmp_path, lr=2e-3)
     result = train(cfg, _sources(tiny_dirs[kind], corpus))["xx"]
     assert result.steps == 25 and len(result.losses) == 25
-    assert sum(result.losses[-5:]) < 0.7 * sum(result.losses[2:7])  # after the warm-up
+    assert sum(result.losses[-5:]) < 0.8 * sum(result.losses[2:7])  # after the warm-up
     original, _ = load_encoder(str(tiny_dirs[kind]))
     adjusted = AutoModel.from_pretrained(result.model_dir)
     out = compare(
