@@ -47,7 +47,7 @@ def build_inputs(work: Path, repeat: int):
         fr = gzip.open(MULTI30K / "train.fr.gz", "rt", encoding="utf-8").read().splitlines()
         en = gzip.open(MULTI30K / "train.en.gz", "rt", encoding="utf-8").read().splitlines()
         lines = [" ".join(tokenize_words(a)) + " ||| " + " ".join(tokenize_words(b)) + "\n"
-                 for a, b in zip(fr, en)]
+                 for a, b in zip(fr, en, strict=True)]
         bitext.write_text("".join(lines * repeat), encoding="utf-8")
     links = work / f"multi30k.fr-en.x{repeat}.intersect"
     if not links.exists():

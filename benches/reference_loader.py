@@ -45,7 +45,7 @@ def load_corpus(bitext_path, align_path, max_len=64):
             links = np.array([p.split("-") for p in line.split()]).astype(int)
             aligns.append(keep_one_to_one(links))
     out_1, out_2, out_a = [], [], []
-    for s1, s2, links in zip(sents_1, sents_2, aligns):
+    for s1, s2, links in zip(sents_1, sents_2, aligns, strict=True):
         kept = [[i, j] for i, j in links if s1[i] != s2[j]] if len(links) else []
         if kept:
             out_1.append(s1)
@@ -87,9 +87,9 @@ def aligned_indices(sents_1, sents_2, aligns):
         return [sum(sizes[:k]) for k in range(len(sizes))]
 
     idx_1, idx_2 = starts(sents_1), starts(sents_2)
-    shifted = [a + [i1, i2] for a, i1, i2 in zip(aligns, idx_1, idx_2)]
+    shifted = [a + [i1, i2] for a, i1, i2 in zip(aligns, idx_1, idx_2, strict=True)]
     pairs = np.vstack(shifted) + 1
-    cls = np.array(list(zip(idx_1, idx_2)))
+    cls = np.array(list(zip(idx_1, idx_2, strict=True)))
     sep = (cls - 1)[1:]
     last = np.array([(sum(len(s) + 2 for s in sents_1) - 1, sum(len(s) + 2 for s in sents_2) - 1)])
     pairs = np.vstack((pairs, cls, sep, last))

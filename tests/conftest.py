@@ -104,8 +104,6 @@ class PairSource(Batcher):
                           options=options, progress=False)
         assert dataset.num_pairs == len(pairs), dataset.meta["counts"]
         super().__init__(dataset, pooling=pooling, special_pairs=special_pairs)
-        self.num_pairs = dataset.num_pairs
-        self.meta = dataset.meta
 
 
 def cipher(word: str) -> str:

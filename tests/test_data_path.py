@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xadj.batches import Batcher
-from xadj.corpus import read_bitext, tokenize_words
-from xadj.data import PrepareOptions, PreparedDataset, prepare
+from xadj.corpus import read_bitext, sample_bitext, tokenize_words
+from xadj.data import PreparedDataset, PrepareOptions, prepare
 
-SAMPLE = Path(__file__).resolve().parent.parent / "python" / "xadj" / "sample" / "multi30k.fr-en.txt"
+SAMPLE = sample_bitext()
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,8 @@ def word_spans_and_links(ds, indices):
     for i in indices:
         spans = {}
         for side in ("other", "english"):
-            ws = o[f"{side}_word_starts"][o[f"{side}_word_offsets"][i]:o[f"{side}_word_offsets"][i + 1]]
+            off = o[f"{side}_word_offsets"]
+            ws = o[f"{side}_word_starts"][off[i]:off[i + 1]]
             spans[side] = [(int(ws[w]) + 1, int(ws[w + 1]) + 1) for w in range(len(ws) - 1)]
         links = o["links"][o["link_offsets"][i]:o["link_offsets"][i + 1]]
         rows.append((spans, links))
@@ -232,7 +233,8 @@ def test_batches_pool_the_right_pieces(tmp_path, wordpiece, pooling):
         for s, e in words:
             chosen = {"avg": range(s, e), "first": [s], "last": [e - 1]}[pooling]
             expected_english.append(b * 1000 + np.mean(list(chosen)))
-        expected_aligned += [base] + [base + 1 + int(j) for _, j in pair_links] + [base + len(words) - 1]
+        linked = [base + 1 + int(j) for _, j in pair_links]
+        expected_aligned += [base, *linked, base + len(words) - 1]
     np.testing.assert_allclose(pooled, expected_english)
     np.testing.assert_array_equal(batch.english_aligned, expected_aligned)
     # Rows hold [CLS] pieces [SEP] and padding, with a matching attention mask.

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import PairSource, build_alignment_batch
+
 from xadj.loss import adjustment_loss, batch_to_device, pool_words
 from xadj.model import frozen_copy, load_encoder
 

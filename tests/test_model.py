@@ -3,6 +3,7 @@
 import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
+
 from xadj.model import build_tiny_model, encode, frozen_copy, load_encoder
 
 

@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
-import xadj.train
 from conftest import PairSource
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
+
+import xadj.train
 from xadj.model import load_encoder
 from xadj.report import compare, report
 from xadj.train import AlignConfig, train

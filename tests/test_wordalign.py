@@ -17,7 +17,7 @@ needs_data = pytest.mark.skipif(not (DATA / "fixtures").exists(), reason=f"{DATA
 
 def same_lines(a: list[str], b: list[str]) -> float:
     assert len(a) == len(b)
-    return sum(x.split() == y.split() for x, y in zip(a, b)) / len(a)
+    return sum(x.split() == y.split() for x, y in zip(a, b, strict=True)) / len(a)
 
 
 @needs_data

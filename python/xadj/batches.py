@@ -35,14 +35,19 @@ class AlignmentBatch:
 
 
 class Batcher:
-    """Builds :class:`AlignmentBatch` objects for given pair indices of one dataset."""
+    """Builds :class:`AlignmentBatch` objects for given pair indices of one dataset, or of a
+    subset of it (``pairs``: dataset indices, e.g. the training part of a held-out split)."""
 
-    def __init__(self, dataset: PreparedDataset, pooling: str = "avg", special_pairs: bool = True):
+    def __init__(self, dataset: PreparedDataset, pooling: str = "avg", special_pairs: bool = True,
+                 pairs: np.ndarray | None = None):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         self.dataset = dataset
         self.pooling = pooling
         self.special_pairs = special_pairs
+        self.pairs = None if pairs is None else np.ascontiguousarray(pairs, dtype=np.int64)
+        self.num_pairs = dataset.num_pairs if pairs is None else len(self.pairs)
+        self.meta = dataset.meta
         a = dataset.arrays
         self._other = (a["other_pieces"], a["other_piece_offsets"],
                        a["other_word_starts"], a["other_word_offsets"])
@@ -53,6 +58,8 @@ class Batcher:
 
     def batch(self, indices: np.ndarray) -> AlignmentBatch:
         indices = np.ascontiguousarray(indices, dtype=np.int64)
+        if self.pairs is not None:
+            indices = self.pairs[indices]
         a = self.dataset.arrays
         other, english, aligned = _native.assemble_batch(
             self._other, self._english, a["links"], a["link_offsets"], indices,
@@ -64,6 +71,6 @@ class Batcher:
         """Yields the batches of one seeded epoch (the last one may be smaller)."""
         from xadj.sampling import epoch_order
 
-        order = epoch_order(self.dataset.num_pairs, seed, epoch)
+        order = epoch_order(self.num_pairs, seed, epoch)
         for start in range(0, len(order), batch_size):
             yield self.batch(order[start:start + batch_size])

@@ -47,11 +47,6 @@ def _add_bitext_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hf-max-rows", type=int, default=None)
 
 
-def sample_bitext() -> Path:
-    """The small French-English sample shipped inside the package (Multi30k, tokenized)."""
-    return Path(__file__).parent / "sample" / "multi30k.fr-en.txt"
-
-
 def resolve_bitext(args: argparse.Namespace, work_dir: Path) -> list[Path]:
     if args.hf_dataset:
         from xadj.corpus import export_hf_dataset
@@ -65,6 +60,8 @@ def resolve_bitext(args: argparse.Namespace, work_dir: Path) -> list[Path]:
         args.english_first = False
         return list(paths)
     if not args.bitext:
+        from xadj.corpus import sample_bitext
+
         return [sample_bitext()]
     return [Path(p) for p in args.bitext]
 
@@ -81,12 +78,18 @@ def prepare_options(args: argparse.Namespace):
 
 # ---------------------------------------------------------------- prepare
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
     from xadj.data import prepare
-    from xadj.model import load_tokenizer
+    from xadj.run import materialize_model
 
     output = Path(args.output)
     paths = resolve_bitext(args, output.parent / f".{output.name}.work")
-    tokenizer = load_tokenizer(args.tokenizer, sample=sample_bitext())
+    name = materialize_model(args.tokenizer, output.parent / f".{output.name}.models")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise OSError(f"cannot load tokenizer {args.tokenizer!r}: {err}") from err
     ds = prepare(paths, tokenizer, output, alignments=args.alignments,
                  options=prepare_options(args), tokenizer_name=args.tokenizer)
     print(json.dumps(ds.meta["counts"], indent=2))
@@ -172,13 +175,131 @@ def add_wordalign(sub) -> None:
     p.set_defaults(func=cmd_wordalign)
 
 
+# ---------------------------------------------------------------- align
+def cmd_align(args: argparse.Namespace) -> int:
+    from xadj.run import Corpus, RunSpec, run_align
+    from xadj.train import AlignConfig
+
+    out = Path(args.output_dir)
+    if args.corpus:
+        corpora = []
+        for spec in args.corpus:
+            lang, _, files = spec.partition("=")
+            parts = files.split(",")
+            if not lang or not parts[0]:
+                raise ValueError(f"--corpus {spec!r}: expected LANG=FILE[,ALIGNMENTS]")
+            corpora.append(Corpus(lang, [Path(parts[0])],
+                                  Path(parts[1]) if len(parts) > 1 else None))
+    else:
+        corpora = [Corpus(args.lang, resolve_bitext(args, out / "hf"),
+                          Path(args.alignments) if args.alignments else None)]
+    config = AlignConfig(
+        model=args.model, mix_languages=args.mix_languages, loss_variant=args.loss,
+        reg_weight=args.reg_weight, pooling=args.pooling, special_pairs=not args.no_special_pairs,
+        pairs_per_step=args.pairs_per_step, grad_accum=args.grad_accum, lr=args.lr,
+        warmup_fraction=args.warmup_fraction, epochs=args.epochs, max_steps=args.max_steps,
+        seed=args.seed, mixed_precision=args.mixed_precision, cpu=args.cpu,
+        checkpoint_every=args.checkpoint_every or None, resume=args.resume,
+        overwrite=args.overwrite)
+    spec = RunSpec(corpora, out, prepare_options(args), heldout_pairs=args.heldout_pairs,
+                   tiny_kind=args.tiny_kind)
+    outcome = run_align(spec, config)
+    for name, result in outcome["results"].items():
+        print(f"{name}: {result.steps} steps -> {result.model_dir}")
+        report = outcome["reports"].get(name, {}).get(name)
+        if report:
+            b, a = report["before"], report["after"]
+            print(f"  held-out L2 unrelated/related {b['l2_ratio']:.3f} -> {a['l2_ratio']:.3f}, "
+                  f"word retrieval {b['retrieval_accuracy']:.3f} -> "
+                  f"{a['retrieval_accuracy']:.3f}, English drift {a['english_drift_l2']:.3f}")
+    return 0
+
+
+def add_align(sub) -> None:
+    p = sub.add_parser("align", help="adjust an encoder on a parallel corpus (the main job)")
+    p.add_argument("--model", default="bert-base-multilingual-cased",
+                   help="hub id or local dir of any AutoModel encoder; `tiny` = a small random "
+                        "SMOKE-TEST model built offline (not a real encoder)")
+    p.add_argument("--tiny-kind", choices=("bert", "xlmr"), default="bert",
+                   help="architecture and tokenizer type of --model tiny")
+    p.add_argument("--output-dir", "-o", required=True)
+    _add_bitext_args(p)
+    p.add_argument("--lang", default="fr", help="language code of the other side of --bitext")
+    p.add_argument("--corpus", action="append", metavar="LANG=FILE[,ALIGNMENTS]",
+                   help="one corpus per language (repeat); one model each unless --mix-languages")
+    p.add_argument("--mix-languages", action="store_true",
+                   help="one model for all languages, a batch of each in every step (Cao et al.)")
+    g = p.add_argument_group("method (METHOD.md §2-4)")
+    g.add_argument("--loss", choices=("current", "frozen"), default="current",
+                   help="pull toward the current English vectors (Efimov) or the frozen ones")
+    g.add_argument("--reg-weight", type=float, default=1.0, help="weight of the English anchor")
+    g.add_argument("--pooling", choices=("avg", "first", "last"), default="avg")
+    g.add_argument("--no-special-pairs", action="store_true",
+                   help="do not align the first/last special tokens ([CLS]/[SEP], <s>/</s>)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--pairs-per-step", type=int, default=32)
+    g.add_argument("--grad-accum", type=int, default=1, help="chunks per step (saves memory)")
+    g.add_argument("--lr", type=float, default=5e-5)
+    g.add_argument("--warmup-fraction", type=float, default=0.1)
+    g.add_argument("--epochs", type=int, default=1)
+    g.add_argument("--max-steps", type=int, default=None)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    g.add_argument("--cpu", action="store_true", help="stay on the CPU even with a GPU")
+    g.add_argument("--checkpoint-every", type=int, default=1000, help="steps (0: never)")
+    g.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    g.add_argument("--overwrite", action="store_true", help="replace a finished model")
+    g.add_argument("--heldout-pairs", type=int, default=200,
+                   help="pairs kept out of training for the alignment report")
+    _add_filter_args(p)
+    p.set_defaults(func=cmd_align)
+
+
+# ---------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    import numpy as np
+    from transformers import AutoModel
+
+    from xadj.batches import Batcher
+    from xadj.data import PreparedDataset
+    from xadj.model import load_encoder
+    from xadj.report import compare
+
+    original, _ = load_encoder(args.original)
+    adjusted = AutoModel.from_pretrained(args.model)
+    batches = {}
+    for spec in args.dataset:
+        lang, _, path = spec.rpartition("=")
+        ds = PreparedDataset.load(path)
+        pairs = np.arange(min(args.pairs, ds.num_pairs)) if args.pairs else None
+        batcher = Batcher(ds, args.pooling, pairs=pairs)
+        batches[lang or Path(path).name] = [
+            batcher.batch(np.arange(s, min(s + 32, batcher.num_pairs)))
+            for s in range(0, batcher.num_pairs, 32)]
+    out = compare(original, adjusted, batches, args.output)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="alignment report: adjusted vs original on held-out pairs")
+    p.add_argument("--model", required=True, help="adjusted model dir")
+    p.add_argument("--original", required=True, help="the model it was adjusted from")
+    p.add_argument("--dataset", nargs="+", required=True, metavar="[LANG=]DIR",
+                   help="prepared datasets of held-out pairs (made with the model's tokenizer)")
+    p.add_argument("--pairs", type=int, default=None, help="use the first N pairs of each")
+    p.add_argument("--pooling", choices=("avg", "first", "last"), default="avg")
+    p.add_argument("--output", "-o", help="also write the JSON here")
+    p.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xadj.cli",
         description="Cross-lingual adjustment of multilingual encoders.")
     parser.add_argument("--verbose", "-v", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_prepare, add_symmetrize, add_score, add_wordalign):
+    for add in (add_align, add_prepare, add_wordalign, add_symmetrize, add_score, add_report):
         add(sub)
     return parser
 

@@ -47,6 +47,11 @@ def read_bitext(
     return Bitext(vocab, (sv, so), (tv, to), empty)
 
 
+def sample_bitext() -> Path:
+    """The small French-English sample shipped inside the package (Multi30k, word-split)."""
+    return Path(__file__).parent / "sample" / "multi30k.fr-en.txt"
+
+
 def tokenize_words(text: str) -> list[str]:
     """The built-in Unicode word tokenizer (punctuation split off, numbers/URLs/compounds kept)."""
     return _native.tokenize_words(text)
@@ -117,7 +122,8 @@ def export_hf_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     other_path, english_path = out_dir / "other.txt", out_dir / "english.txt"
     n = len(ds) if max_rows is None else min(max_rows, len(ds))
-    with open(other_path, "w", encoding="utf-8") as fo, open(english_path, "w", encoding="utf-8") as fe:
+    with open(other_path, "w", encoding="utf-8") as fo, \
+            open(english_path, "w", encoding="utf-8") as fe:
         for row in ds.select(range(n)):
             other, english = pick(row)
             # One sentence a line: inner line breaks would shift every later pair.

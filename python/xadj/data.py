@@ -145,8 +145,8 @@ def _select(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
         starts, ends = offsets[keep], offsets[keep + 1]
         new_offsets = np.zeros(len(keep) + 1, dtype=np.int64)
         np.cumsum(ends - starts, out=new_offsets[1:])
-        idx = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(keep) else \
-            np.zeros(0, dtype=np.int64)
+        lengths = ends - starts
+        idx = np.arange(new_offsets[-1]) + np.repeat(starts - new_offsets[:-1], lengths)
         return values[idx], new_offsets
 
     out = dict(arrays)
@@ -164,7 +164,9 @@ def align_bitext(bitext: Bitext, method: str = "intersect", **options: Any
     """Aligns a bitext with the built-in aligner in both directions and symmetrises."""
     from xadj.alignment import align_words
 
-    return align_words(bitext, both=True, symmetrize=method, **options)
+    links, offsets, stats = align_words(bitext, both=True, symmetrize=method, **options)
+    stats.pop("alignments")  # the directional links: not needed once symmetrised
+    return links, offsets, stats
 
 
 def prepare(
