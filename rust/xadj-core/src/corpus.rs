@@ -391,4 +391,25 @@ mod tests {
         assert_eq!((b.len(), b.empty_pairs), (3, 1));
         assert!(b.source.row(1).is_empty());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// Arbitrary bytes never panic the reader: either pairs come back, one per line, or an
+        /// error names the file and a line.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let dir = tmpdir("prop");
+            let p = write(&dir, "p.txt", &bytes);
+            match read_bitext(&BitextFiles::Joined(p.clone()), &ReadOptions::default()) {
+                Ok(b) => {
+                    let lines = bytes.split(|&c| c == b'\n').count() - usize::from(bytes.last() == Some(&b'\n') || bytes.is_empty());
+                    proptest::prop_assert_eq!(b.len(), lines);
+                }
+                Err(e) => {
+                    let prefix = format!("{}:", p.display());
+                    proptest::prop_assert!(e.to_string().starts_with(&prefix));
+                }
+            }
+        }
+    }
 }

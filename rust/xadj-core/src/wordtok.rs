@@ -132,4 +132,18 @@ mod tests {
         let expected: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         assert_eq!(joined, expected);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any text: words are non-empty, whitespace-free, and together they are exactly the
+        /// text's non-space characters, in order (nothing dropped, nothing invented).
+        #[test]
+        fn tokenizing_loses_nothing(text in "\\PC{0,60}") {
+            let words = tokenize(&text);
+            proptest::prop_assert!(words.iter().all(|w| !w.is_empty() && !w.contains(char::is_whitespace)));
+            let joined: String = words.concat();
+            let expected: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            proptest::prop_assert_eq!(joined, expected);
+        }
+    }
 }
