@@ -85,68 +85,100 @@ fn malformed(token: &[u8]) -> LinkError {
     ))
 }
 
-/// Reads the decimal number at the start of `bytes`; returns it and the bytes consumed.
-fn number(bytes: &[u8], token: &[u8]) -> std::result::Result<(u32, usize), LinkError> {
-    let mut value: u64 = 0;
-    let mut n = 0;
-    while let Some(&b) = bytes.get(n) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        value = value * 10 + u64::from(b - b'0');
-        if value > u64::from(MAX_INDEX) + 1 {
-            return Err(LinkError(format!(
-                "index too large in link {} (at most {MAX_INDEX})",
-                shown(token)
-            )));
-        }
-        n += 1;
-    }
-    if n == 0 {
-        return Err(malformed(token));
-    }
-    Ok((value as u32, n))
+/// The whitespace-free token around byte `at`, for error messages.
+fn token_at(bytes: &[u8], at: usize) -> &[u8] {
+    let start = bytes[..at]
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .map_or(0, |k| k + 1);
+    let end = bytes[at..]
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .map_or(bytes.len(), |k| at + k);
+    &bytes[start..end]
 }
 
-fn index(value: u32, one_based: bool, token: &[u8]) -> std::result::Result<u32, LinkError> {
-    if one_based {
-        if value == 0 {
-            return Err(LinkError(format!(
-                "index 0 in link {} of a 1-based file",
-                shown(token)
-            )));
-        }
-        Ok(value - 1)
-    } else if value > MAX_INDEX {
-        Err(LinkError(format!(
-            "index too large in link {} (at most {MAX_INDEX})",
-            shown(token)
-        )))
-    } else {
-        Ok(value)
-    }
+/// A cursor over a line's bytes; one pass, no allocation unless there is an error.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    one_based: bool,
 }
 
-/// Parses one link token such as `3-4`, `3p4`, `3?4`, `3-4-P` or `3-4-S`.
-fn parse_token(token: &[u8], one_based: bool) -> std::result::Result<(Link, LinkKind), LinkError> {
-    let (i, a) = number(token, token)?;
-    let kind = match token.get(a) {
-        Some(b'-') => LinkKind::Sure,
-        Some(b'p') | Some(b'?') => LinkKind::Possible,
-        _ => return Err(malformed(token)),
-    };
-    let rest = &token[a + 1..];
-    let (j, b) = number(rest, token)?;
-    let kind = match (&rest[b..], kind) {
-        (b"", kind) => kind,
-        (b"-S" | b"-s", LinkKind::Sure) => LinkKind::Sure,
-        (b"-P" | b"-p", LinkKind::Sure) => LinkKind::Possible,
-        _ => return Err(malformed(token)),
-    };
-    Ok((
-        (index(i, one_based, token)?, index(j, one_based, token)?),
-        kind,
-    ))
+impl Scanner<'_> {
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn error(&self, what: fn(&[u8]) -> LinkError) -> LinkError {
+        let at = self.at.min(self.bytes.len().saturating_sub(1));
+        what(token_at(self.bytes, at))
+    }
+
+    /// Reads a decimal index and converts it to 0-based.
+    #[inline(always)]
+    fn index(&mut self) -> std::result::Result<u32, LinkError> {
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(b) = self.peek() {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            // Saturates far above the limit, so long digit runs cannot overflow.
+            value = (value * 10 + u64::from(digit)).min(1 << 40);
+            self.at += 1;
+        }
+        if self.at == start {
+            return Err(self.error(malformed));
+        }
+        let limit = u64::from(MAX_INDEX) + u64::from(self.one_based);
+        if value > limit {
+            return Err(self.error(|t| {
+                LinkError(format!(
+                    "index too large in link {} (at most {MAX_INDEX})",
+                    shown(t)
+                ))
+            }));
+        }
+        if self.one_based {
+            if value == 0 {
+                return Err(self.error(|t| {
+                    LinkError(format!("index 0 in link {} of a 1-based file", shown(t)))
+                }));
+            }
+            value -= 1;
+        }
+        Ok(value as u32)
+    }
+
+    /// Parses one link such as `3-4`, `3p4`, `3?4`, `3-4-P` or `3-4-S` and the end of its token.
+    #[inline(always)]
+    fn link(&mut self) -> std::result::Result<(Link, LinkKind), LinkError> {
+        let i = self.index()?;
+        let mut kind = match self.peek() {
+            Some(b'-') => LinkKind::Sure,
+            Some(b'p' | b'?') => LinkKind::Possible,
+            _ => return Err(self.error(malformed)),
+        };
+        self.at += 1;
+        let j = self.index()?;
+        if kind == LinkKind::Sure && self.peek() == Some(b'-') {
+            kind = match self.bytes.get(self.at + 1) {
+                Some(b'S' | b's') => LinkKind::Sure,
+                Some(b'P' | b'p') => LinkKind::Possible,
+                _ => return Err(self.error(malformed)),
+            };
+            self.at += 2;
+        }
+        match self.peek() {
+            None => {}
+            Some(b) if b.is_ascii_whitespace() => {}
+            Some(_) => return Err(self.error(malformed)),
+        }
+        Ok(((i, j), kind))
+    }
 }
 
 /// Calls `sink` with every link of a line, in order.
@@ -155,18 +187,17 @@ pub fn for_each_link(
     one_based: bool,
     mut sink: impl FnMut(Link, LinkKind),
 ) -> std::result::Result<(), LinkError> {
-    let bytes = line.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes[at].is_ascii_whitespace() {
-            at += 1;
+    let mut scan = Scanner {
+        bytes: line.as_bytes(),
+        at: 0,
+        one_based,
+    };
+    while let Some(b) = scan.peek() {
+        if b.is_ascii_whitespace() {
+            scan.at += 1;
             continue;
         }
-        let start = at;
-        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        let (link, kind) = parse_token(&bytes[start..at], one_based)?;
+        let (link, kind) = scan.link()?;
         sink(link, kind);
     }
     Ok(())

@@ -217,9 +217,107 @@ impl Board for SparseBoard {
     }
 }
 
+/// Widest line (largest target index + 1) the bit-row path handles: a row is one `u64` and the
+/// neighbour window of column j is bits j-1..=j+1 of the row shifted left by one.
+const BIT_ROW_COLUMNS: usize = 63;
+
+/// The fast path for lines narrower than 64 columns: row i of each grid is one `u64` at index
+/// i + 1 (rows 0 and max_i + 2 stay empty), so the sorted union is read off the bits in order,
+/// without sorting, and a neighbour test is three ORs and a shift.
+#[derive(Debug, Default)]
+struct BitRows {
+    fwd: Vec<u64>,
+    rev: Vec<u64>,
+    res: Vec<u64>,
+}
+
+/// Calls `f(j)` for every set bit of `bits`, lowest first.
+#[inline(always)]
+fn for_each_bit(mut bits: u64, mut f: impl FnMut(u32)) {
+    while bits != 0 {
+        f(bits.trailing_zeros());
+        bits &= bits - 1;
+    }
+}
+
+impl BitRows {
+    fn run(
+        &mut self,
+        fwd: &[Link],
+        rev: &[Link],
+        max_i: usize,
+        method: Method,
+        out: &mut Vec<Link>,
+    ) {
+        let rows = max_i + 3;
+        for grid in [&mut self.fwd, &mut self.rev, &mut self.res] {
+            grid.clear();
+            grid.resize(rows, 0);
+        }
+        for &(i, j) in fwd {
+            self.fwd[i as usize + 1] |= 1 << j;
+        }
+        for &(i, j) in rev {
+            self.rev[i as usize + 1] |= 1 << j;
+        }
+        let (f, r, res) = (&self.fwd[..], &self.rev[..], &mut self.res[..]);
+        let emit = |out: &mut Vec<Link>, grid: &dyn Fn(usize) -> u64| {
+            for i in 1..rows - 1 {
+                for_each_bit(grid(i), |j| out.push((i as u32 - 1, j)));
+            }
+        };
+        match method {
+            Method::Union => return emit(out, &|i| f[i] | r[i]),
+            Method::Intersect => return emit(out, &|i| f[i] & r[i]),
+            _ => {}
+        }
+        let mut cols = 0u64;
+        for i in 1..rows - 1 {
+            res[i] = f[i] & r[i];
+            cols |= res[i];
+        }
+        loop {
+            let mut added = false;
+            for i in 1..rows - 1 {
+                let pending = (f[i] | r[i]) & !res[i];
+                for_each_bit(pending, |j| {
+                    let bit = 1u64 << j;
+                    let unaligned = res[i] == 0 || cols & bit == 0;
+                    let window = ((res[i - 1] | res[i] | res[i + 1]) << 1) >> j;
+                    if unaligned && window & 0b111 != 0 {
+                        res[i] |= bit;
+                        cols |= bit;
+                        added = true;
+                    }
+                });
+            }
+            if !added {
+                break;
+            }
+        }
+        if method != Method::GrowDiag {
+            let and = method == Method::GrowDiagFinalAnd;
+            for side in [f, r] {
+                for i in 1..rows - 1 {
+                    for_each_bit(side[i] & !res[i], |j| {
+                        let bit = 1u64 << j;
+                        let (row, col) = (res[i] != 0, cols & bit != 0);
+                        if if and { !row && !col } else { !(row && col) } {
+                            res[i] |= bit;
+                            cols |= bit;
+                        }
+                    });
+                }
+            }
+        }
+        emit(out, &|i| res[i]);
+    }
+}
+
 /// Reusable buffers for `symmetrize_pair`, so that no line allocates.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    rows: BitRows,
     dense: DenseBoard,
     union: Vec<u64>,
     points: Vec<Link>,
@@ -300,6 +398,17 @@ pub fn symmetrize_pair(
     scratch: &mut Scratch,
     out: &mut Vec<Link>,
 ) {
+    let (mut max_i, mut max_j) = (0u32, 0u32);
+    for &(i, j) in fwd.iter().chain(rev) {
+        max_i = max_i.max(i);
+        max_j = max_j.max(j);
+    }
+    if (max_j as usize) < BIT_ROW_COLUMNS && (max_i as usize) < MAX_GRID_CELLS / 64 {
+        if !(fwd.is_empty() && rev.is_empty()) {
+            scratch.rows.run(fwd, rev, max_i as usize, method, out);
+        }
+        return;
+    }
     let key = |&(i, j): &Link| (u64::from(i) << 32) | u64::from(j);
     scratch.union.clear();
     scratch.union.extend(fwd.iter().map(key));
@@ -311,15 +420,11 @@ pub fn symmetrize_pair(
         .points
         .extend(scratch.union.iter().map(|&k| ((k >> 32) as u32, k as u32)));
     let points = &scratch.points;
-    if points.is_empty() {
-        return;
-    }
     if method == Method::Union {
         out.extend_from_slice(points);
         return;
     }
-    let max_i = points[points.len() - 1].0 as usize;
-    let max_j = points.iter().map(|p| p.1).max().unwrap_or(0) as usize;
+    let (max_i, max_j) = (max_i as usize, max_j as usize);
     let fits = (max_i + 3)
         .checked_mul(max_j + 3)
         .is_some_and(|cells| cells <= MAX_GRID_CELLS);
@@ -439,11 +544,20 @@ mod tests {
         prop::collection::vec((0u32..12, 0u32..12), 0..30)
     }
 
+    /// Narrow lines (bit rows) and wide ones (byte grid), 64 columns included.
+    fn line_pair() -> impl Strategy<Value = (Vec<Link>, Vec<Link>)> {
+        prop::sample::select(vec![4u32, 12, 40, 63, 64, 90]).prop_flat_map(|m| {
+            let link = (0u32..m.min(20), 0u32..m);
+            let side = prop::collection::vec(link, 0..40);
+            (side.clone(), side)
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
         #[test]
-        fn heuristics_nest_and_output_is_sorted_unique(fwd in line(), rev in line()) {
+        fn heuristics_nest_and_output_is_sorted_unique((fwd, rev) in line_pair()) {
             let outs: Vec<Vec<Link>> = Method::ALL.iter().map(|&m| sym(&fwd, &rev, m)).collect();
             let subset = |a: &[Link], b: &[Link]| a.iter().all(|x| b.binary_search(x).is_ok());
             for (m, out) in Method::ALL.iter().zip(&outs) {
