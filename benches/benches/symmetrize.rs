@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use xadj_core::pharaoh::{read_alignment, write_alignment, Alignment, ReadOptions};
-use xadj_core::symmetrize::{symmetrize, symmetrize_pair, Method, Scratch};
+use xadj_core::symmetrize::{symmetrize, symmetrize_files, symmetrize_pair, Method, Scratch};
 
 const LINES: usize = 100_000;
 
@@ -99,7 +99,8 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    // Files, like `atools -i fwd -j rev -c H > out`: one core (as atools), then all threads.
+    // Files, like `atools -i fwd -j rev -c H > out`: read whole files then symmetrise on one core,
+    // stream line by line (one core, as atools), and read whole files then use all threads.
     let dir = std::env::temp_dir().join(format!("xadj-bench-sym-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (fwd_path, rev_path, out_path) = (dir.join("a.fwd"), dir.join("a.rev"), dir.join("a.out"));
@@ -126,6 +127,14 @@ fn bench(c: &mut Criterion) {
                     out.end_row();
                 }
                 write_alignment(&out, File::create(&out_path).unwrap()).unwrap();
+            })
+        });
+    }
+    for method in [Method::GrowDiagFinalAnd, Method::Intersect] {
+        group.bench_function(format!("{}/streaming", method.name()), |b| {
+            b.iter(|| {
+                let out = BufWriter::new(File::create(&out_path).unwrap());
+                symmetrize_files(&fwd_path, &rev_path, method, &opts, out).unwrap()
             })
         });
     }

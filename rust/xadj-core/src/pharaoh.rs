@@ -111,6 +111,8 @@ impl Scanner<'_> {
         self.bytes.get(self.at).copied()
     }
 
+    #[cold]
+    #[inline(never)]
     fn error(&self, what: fn(&[u8]) -> LinkError) -> LinkError {
         let at = self.at.min(self.bytes.len().saturating_sub(1));
         what(token_at(self.bytes, at))
@@ -119,16 +121,23 @@ impl Scanner<'_> {
     /// Reads a decimal index and converts it to 0-based.
     #[inline(always)]
     fn index(&mut self) -> std::result::Result<u32, LinkError> {
-        let start = self.at;
+        let (bytes, start) = (self.bytes, self.at);
+        let mut at = start;
         let mut value: u64 = 0;
-        while let Some(b) = self.peek() {
-            let digit = b.wrapping_sub(b'0');
+        while at < bytes.len() {
+            let digit = bytes[at].wrapping_sub(b'0');
             if digit > 9 {
                 break;
             }
-            // Saturates far above the limit, so long digit runs cannot overflow.
-            value = (value * 10 + u64::from(digit)).min(1 << 40);
-            self.at += 1;
+            value = value * 10 + u64::from(digit);
+            at += 1;
+        }
+        self.at = at;
+        if at - start > 10 {
+            // Long digit runs (leading zeros or an overflow): saturating, off the hot path.
+            value = bytes[start..at].iter().fold(0u64, |v, &b| {
+                v.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+            });
         }
         if self.at == start {
             return Err(self.error(malformed));
@@ -272,43 +281,86 @@ pub fn read_gold(path: &Path, one_based: bool) -> Result<GoldAlignment> {
     Ok(gold)
 }
 
-/// Appends the decimal digits of `v`.
-#[inline]
-fn push_u32(buf: &mut Vec<u8>, mut v: u32) {
-    let mut digits = [0u8; 10];
-    let mut n = digits.len();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (v % 10) as u8;
+/// Writes the decimal digits of `v` at `dst[at..]`, returning the position after them.
+#[inline(always)]
+fn put_u32(dst: &mut [u8], at: usize, mut v: u32) -> usize {
+    let n = match v {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        _ => v.ilog10() as usize + 1,
+    };
+    for slot in dst[at..at + n].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
         v /= 10;
-        if v == 0 {
-            break;
+    }
+    at + n
+}
+
+/// Writes Pharaoh lines through a reused buffer, formatting digits by hand.
+pub struct PharaohWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl<W: Write> PharaohWriter<W> {
+    /// A link takes at most 10 + 1 + 10 digits and a separator.
+    const LINK_BYTES: usize = 22;
+
+    pub fn new(out: W) -> Self {
+        PharaohWriter {
+            out,
+            buf: vec![0u8; 1 << 16],
+            used: 0,
         }
     }
-    buf.extend_from_slice(&digits[n..]);
+
+    /// Writes one line: `i-j i-j`, or an empty line for no links.
+    pub fn write_row(&mut self, row: &[Link]) -> std::io::Result<()> {
+        let need = row.len() * Self::LINK_BYTES + 1;
+        if self.used + need > self.buf.len() {
+            self.out.write_all(&self.buf[..self.used])?;
+            self.used = 0;
+            if need > self.buf.len() {
+                self.buf.resize(need, 0);
+            }
+        }
+        let (buf, line_start) = (&mut self.buf[..], self.used);
+        let mut used = line_start;
+        for &(i, j) in row {
+            used = put_u32(buf, used, i);
+            buf[used] = b'-';
+            used = put_u32(buf, used + 1, j);
+            buf[used] = b' ';
+            used += 1;
+        }
+        // The last separator becomes the line end.
+        if used > line_start {
+            used -= 1;
+        }
+        buf[used] = b'\n';
+        self.used = used + 1;
+        Ok(())
+    }
+
+    /// Writes out what is buffered and flushes; returns the inner writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.write_all(&self.buf[..self.used])?;
+        self.used = 0;
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// Writes `i-j i-j` a line, an empty line for a pair without links.
-pub fn write_alignment<W: Write>(alignment: &Alignment, mut out: W) -> std::io::Result<()> {
-    const FLUSH_AT: usize = 1 << 16;
-    let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
+pub fn write_alignment<W: Write>(alignment: &Alignment, out: W) -> std::io::Result<()> {
+    let mut writer = PharaohWriter::new(out);
     for row in alignment.rows() {
-        for (k, &(i, j)) in row.iter().enumerate() {
-            if k > 0 {
-                buf.push(b' ');
-            }
-            push_u32(&mut buf, i);
-            buf.push(b'-');
-            push_u32(&mut buf, j);
-        }
-        buf.push(b'\n');
-        if buf.len() >= FLUSH_AT {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
+        writer.write_row(row)?;
     }
-    out.write_all(&buf)?;
-    out.flush()
+    writer.finish().map(drop)
 }
 
 /// Checks every link against the sentence lengths; `path` names the alignment in errors.
@@ -436,9 +488,20 @@ mod tests {
         al.push_row([(0, 1), (10, 234_567)]);
         al.push_row([]);
         al.push_row([(MAX_INDEX, 0)]);
+        al.push_row([(u32::MAX, 9), (99, 100), (1_000_000_000, 999_999_999)]);
         let mut out = Vec::new();
         write_alignment(&al, &mut out).unwrap();
-        assert_eq!(out, b"0-1 10-234567\n\n2147483647-0\n");
+        let expected = "0-1 10-234567\n\n2147483647-0\n4294967295-9 99-100 1000000000-999999999\n";
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        // Rows longer than the write buffer.
+        let mut long = Alignment::default();
+        long.push_row((0..5000).map(|k| (k, u32::MAX - k)));
+        long.push_row([(1, 2)]);
+        let mut out = Vec::new();
+        write_alignment(&long, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.ends_with(" 4999-4294962296\n1-2\n"));
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //! nothing. `final` then makes one pass over the forward points, then one over the reverse
 //! points, adding a point when its row OR (`final-and`: AND) its column is unaligned.
 
+use std::io::Write;
+use std::path::Path;
 use std::str::FromStr;
 
 use rayon::prelude::*;
 
-use crate::pharaoh::{Alignment, Link};
+use crate::corpus::LineReader;
+use crate::pharaoh::{parse_links, Alignment, Link, PharaohWriter, ReadOptions};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -229,6 +232,7 @@ struct BitRows {
     fwd: Vec<u64>,
     rev: Vec<u64>,
     res: Vec<u64>,
+    pending: Vec<Link>,
 }
 
 /// Calls `f(j)` for every set bit of `bits`, lowest first.
@@ -271,26 +275,32 @@ impl BitRows {
             Method::Intersect => return emit(out, &|i| f[i] & r[i]),
             _ => {}
         }
+        // The union-minus-intersection points in (i, j) order, then passes over them with
+        // branch-free updates; a point that is added leaves the list at once.
+        let pending = &mut self.pending;
+        pending.clear();
         let mut cols = 0u64;
         for i in 1..rows - 1 {
             res[i] = f[i] & r[i];
             cols |= res[i];
+            for_each_bit((f[i] | r[i]) & !res[i], |j| pending.push((i as u32, j)));
         }
         loop {
-            let mut added = false;
-            for i in 1..rows - 1 {
-                let pending = (f[i] | r[i]) & !res[i];
-                for_each_bit(pending, |j| {
-                    let bit = 1u64 << j;
-                    let unaligned = res[i] == 0 || cols & bit == 0;
-                    let window = ((res[i - 1] | res[i] | res[i + 1]) << 1) >> j;
-                    if unaligned && window & 0b111 != 0 {
-                        res[i] |= bit;
-                        cols |= bit;
-                        added = true;
-                    }
-                });
+            let mut kept = 0;
+            for k in 0..pending.len() {
+                let (i, j) = pending[k];
+                let (i, bit) = (i as usize, 1u64 << j);
+                let window = ((res[i - 1] | res[i] | res[i + 1]) << 1) >> j;
+                let unaligned = res[i] == 0 || cols & bit == 0;
+                let add = unaligned & (window & 0b111 != 0);
+                let mask = bit & 0u64.wrapping_sub(u64::from(add));
+                res[i] |= mask;
+                cols |= mask;
+                pending[kept] = (i as u32, j);
+                kept += usize::from(!add);
             }
+            let added = kept < pending.len();
+            pending.truncate(kept);
             if !added {
                 break;
             }
@@ -298,15 +308,14 @@ impl BitRows {
         if method != Method::GrowDiag {
             let and = method == Method::GrowDiagFinalAnd;
             for side in [f, r] {
-                for i in 1..rows - 1 {
-                    for_each_bit(side[i] & !res[i], |j| {
-                        let bit = 1u64 << j;
-                        let (row, col) = (res[i] != 0, cols & bit != 0);
-                        if if and { !row && !col } else { !(row && col) } {
-                            res[i] |= bit;
-                            cols |= bit;
-                        }
-                    });
+                for &(i, j) in pending.iter() {
+                    let (i, bit) = (i as usize, 1u64 << j);
+                    let (row, col) = (res[i] != 0, cols & bit != 0);
+                    let unaligned = if and { !row && !col } else { !(row && col) };
+                    let add = unaligned & (side[i] & bit != 0) & (res[i] & bit == 0);
+                    let mask = bit & 0u64.wrapping_sub(u64::from(add));
+                    res[i] |= mask;
+                    cols |= mask;
                 }
             }
         }
@@ -479,6 +488,61 @@ pub fn symmetrize(fwd: &Alignment, rev: &Alignment, method: Method) -> Result<Al
     Ok(Alignment::concat(parts))
 }
 
+/// Symmetrises two alignment files line by line onto `out`, like
+/// `atools -i fwd -j rev -c METHOD`, streaming on one thread; returns the number of lines.
+pub fn symmetrize_files<W: Write>(
+    fwd_path: &Path,
+    rev_path: &Path,
+    method: Method,
+    opts: &ReadOptions,
+    out: W,
+) -> Result<usize> {
+    let mut fwd_lines = LineReader::open(fwd_path, opts.max_line_bytes)?;
+    let mut rev_lines = LineReader::open(rev_path, opts.max_line_bytes)?;
+    let mut writer = PharaohWriter::new(out);
+    let (mut fwd, mut rev, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scratch = Scratch::default();
+    let mut n = 0;
+    let write_error = |e| Error::Io {
+        path: "symmetrised output".into(),
+        source: e,
+    };
+    loop {
+        fwd.clear();
+        rev.clear();
+        let fwd_line = fwd_lines.next_line()?;
+        let fwd_more = fwd_line.is_some();
+        if let Some(line) = fwd_line {
+            parse_links(line, opts.one_based, &mut fwd)
+                .map_err(|e| Error::input(fwd_lines.path(), fwd_lines.line_number(), e.0))?;
+        }
+        let rev_line = rev_lines.next_line()?;
+        let rev_more = rev_line.is_some();
+        if let Some(line) = rev_line {
+            parse_links(line, opts.one_based, &mut rev)
+                .map_err(|e| Error::input(rev_lines.path(), rev_lines.line_number(), e.0))?;
+        }
+        match (fwd_more, rev_more) {
+            (true, true) => {}
+            (false, false) => break,
+            (true, false) => {
+                let msg = format!("{} ends after {n} lines", rev_lines.path());
+                return Err(Error::input(fwd_lines.path(), n + 1, msg));
+            }
+            (false, true) => {
+                let msg = format!("{} ends after {n} lines", fwd_lines.path());
+                return Err(Error::input(rev_lines.path(), n + 1, msg));
+            }
+        }
+        links.clear();
+        symmetrize_pair(&fwd, &rev, method, &mut scratch, &mut links);
+        writer.write_row(&links).map_err(write_error)?;
+        n += 1;
+    }
+    writer.finish().map_err(write_error)?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +594,35 @@ mod tests {
         // Far-apart huge indices take the sparse path.
         let big = [(0, 0), (3_000_000, 3_000_000)];
         assert_eq!(sym(&big, &big[..1], Method::GrowDiagFinalAnd), big);
+    }
+
+    #[test]
+    fn files_stream_like_atools() {
+        let dir = std::env::temp_dir().join(format!("xadj-sym-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (f, r) = (dir.join("a.fwd"), dir.join("a.rev"));
+        std::fs::write(&f, "0-0 1-1 2-1\n\n0-0\n").unwrap();
+        std::fs::write(&r, "2-1 1-2 0-0\n0-0\n").unwrap();
+        let err = symmetrize_files(&f, &r, Method::Union, &ReadOptions::default(), Vec::new());
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("a.fwd:3: ") && err.contains("a.rev ends after 2 lines"),
+            "{err}"
+        );
+        std::fs::write(&r, "2-1 1-2 0-0\n0-0\n\n").unwrap();
+        let mut out = Vec::new();
+        let n = symmetrize_files(
+            &f,
+            &r,
+            Method::GrowDiagFinal,
+            &ReadOptions::default(),
+            &mut out,
+        );
+        assert_eq!(n.unwrap(), 3);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "0-0 1-1 1-2 2-1\n0-0\n0-0\n"
+        );
     }
 
     #[test]
