@@ -6,6 +6,10 @@
 //! neighbours is already in (points added earlier in the same pass count), until a pass adds
 //! nothing. `final` then makes one pass over the forward points, then one over the reverse
 //! points, adding a point when its row OR (`final-and`: AND) its column is unaligned.
+//!
+//! Lines narrower than 64 target words (nearly all) run on bit rows, one `u64` per source word;
+//! wider lines on a padded byte grid; lines whose indices would make that grid huge on hash sets.
+//! All three share the same scratch, so no line allocates once the buffers have grown.
 
 use std::io::Write;
 use std::path::Path;
@@ -275,8 +279,9 @@ impl BitRows {
             Method::Intersect => return emit(out, &|i| f[i] & r[i]),
             _ => {}
         }
-        // The union-minus-intersection points in (i, j) order, then passes over them with
-        // branch-free updates; a point that is added leaves the list at once.
+        // The union-minus-intersection points in (i, j) order (i is the padded row index), then
+        // passes over them with branch-free updates (mispredicted branches were most of the
+        // cost); a point that is added leaves the list at once, as in atools' pass.
         let pending = &mut self.pending;
         pending.clear();
         let mut cols = 0u64;
