@@ -85,68 +85,109 @@ fn malformed(token: &[u8]) -> LinkError {
     ))
 }
 
-/// Reads the decimal number at the start of `bytes`; returns it and the bytes consumed.
-fn number(bytes: &[u8], token: &[u8]) -> std::result::Result<(u32, usize), LinkError> {
-    let mut value: u64 = 0;
-    let mut n = 0;
-    while let Some(&b) = bytes.get(n) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        value = value * 10 + u64::from(b - b'0');
-        if value > u64::from(MAX_INDEX) + 1 {
-            return Err(LinkError(format!(
-                "index too large in link {} (at most {MAX_INDEX})",
-                shown(token)
-            )));
-        }
-        n += 1;
-    }
-    if n == 0 {
-        return Err(malformed(token));
-    }
-    Ok((value as u32, n))
+/// The whitespace-free token around byte `at`, for error messages.
+fn token_at(bytes: &[u8], at: usize) -> &[u8] {
+    let start = bytes[..at]
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .map_or(0, |k| k + 1);
+    let end = bytes[at..]
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .map_or(bytes.len(), |k| at + k);
+    &bytes[start..end]
 }
 
-fn index(value: u32, one_based: bool, token: &[u8]) -> std::result::Result<u32, LinkError> {
-    if one_based {
-        if value == 0 {
-            return Err(LinkError(format!(
-                "index 0 in link {} of a 1-based file",
-                shown(token)
-            )));
-        }
-        Ok(value - 1)
-    } else if value > MAX_INDEX {
-        Err(LinkError(format!(
-            "index too large in link {} (at most {MAX_INDEX})",
-            shown(token)
-        )))
-    } else {
-        Ok(value)
-    }
+/// A cursor over a line's bytes; one pass, no allocation unless there is an error.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    one_based: bool,
 }
 
-/// Parses one link token such as `3-4`, `3p4`, `3?4`, `3-4-P` or `3-4-S`.
-fn parse_token(token: &[u8], one_based: bool) -> std::result::Result<(Link, LinkKind), LinkError> {
-    let (i, a) = number(token, token)?;
-    let kind = match token.get(a) {
-        Some(b'-') => LinkKind::Sure,
-        Some(b'p') | Some(b'?') => LinkKind::Possible,
-        _ => return Err(malformed(token)),
-    };
-    let rest = &token[a + 1..];
-    let (j, b) = number(rest, token)?;
-    let kind = match (&rest[b..], kind) {
-        (b"", kind) => kind,
-        (b"-S" | b"-s", LinkKind::Sure) => LinkKind::Sure,
-        (b"-P" | b"-p", LinkKind::Sure) => LinkKind::Possible,
-        _ => return Err(malformed(token)),
-    };
-    Ok((
-        (index(i, one_based, token)?, index(j, one_based, token)?),
-        kind,
-    ))
+impl Scanner<'_> {
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn error(&self, what: fn(&[u8]) -> LinkError) -> LinkError {
+        let at = self.at.min(self.bytes.len().saturating_sub(1));
+        what(token_at(self.bytes, at))
+    }
+
+    /// Reads a decimal index and converts it to 0-based.
+    #[inline(always)]
+    fn index(&mut self) -> std::result::Result<u32, LinkError> {
+        let (bytes, start) = (self.bytes, self.at);
+        let mut at = start;
+        let mut value: u64 = 0;
+        while at < bytes.len() {
+            let digit = bytes[at].wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            value = value * 10 + u64::from(digit);
+            at += 1;
+        }
+        self.at = at;
+        if at - start > 10 {
+            // Long digit runs (leading zeros or an overflow): saturating, off the hot path.
+            value = bytes[start..at].iter().fold(0u64, |v, &b| {
+                v.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+            });
+        }
+        if self.at == start {
+            return Err(self.error(malformed));
+        }
+        let limit = u64::from(MAX_INDEX) + u64::from(self.one_based);
+        if value > limit {
+            return Err(self.error(|t| {
+                LinkError(format!(
+                    "index too large in link {} (at most {MAX_INDEX})",
+                    shown(t)
+                ))
+            }));
+        }
+        if self.one_based {
+            if value == 0 {
+                return Err(self.error(|t| {
+                    LinkError(format!("index 0 in link {} of a 1-based file", shown(t)))
+                }));
+            }
+            value -= 1;
+        }
+        Ok(value as u32)
+    }
+
+    /// Parses one link such as `3-4`, `3p4`, `3?4`, `3-4-P` or `3-4-S` and the end of its token.
+    #[inline(always)]
+    fn link(&mut self) -> std::result::Result<(Link, LinkKind), LinkError> {
+        let i = self.index()?;
+        let mut kind = match self.peek() {
+            Some(b'-') => LinkKind::Sure,
+            Some(b'p' | b'?') => LinkKind::Possible,
+            _ => return Err(self.error(malformed)),
+        };
+        self.at += 1;
+        let j = self.index()?;
+        if kind == LinkKind::Sure && self.peek() == Some(b'-') {
+            kind = match self.bytes.get(self.at + 1) {
+                Some(b'S' | b's') => LinkKind::Sure,
+                Some(b'P' | b'p') => LinkKind::Possible,
+                _ => return Err(self.error(malformed)),
+            };
+            self.at += 2;
+        }
+        match self.peek() {
+            None => {}
+            Some(b) if b.is_ascii_whitespace() => {}
+            Some(_) => return Err(self.error(malformed)),
+        }
+        Ok(((i, j), kind))
+    }
 }
 
 /// Calls `sink` with every link of a line, in order.
@@ -155,18 +196,17 @@ pub fn for_each_link(
     one_based: bool,
     mut sink: impl FnMut(Link, LinkKind),
 ) -> std::result::Result<(), LinkError> {
-    let bytes = line.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes[at].is_ascii_whitespace() {
-            at += 1;
+    let mut scan = Scanner {
+        bytes: line.as_bytes(),
+        at: 0,
+        one_based,
+    };
+    while let Some(b) = scan.peek() {
+        if b.is_ascii_whitespace() {
+            scan.at += 1;
             continue;
         }
-        let start = at;
-        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        let (link, kind) = parse_token(&bytes[start..at], one_based)?;
+        let (link, kind) = scan.link()?;
         sink(link, kind);
     }
     Ok(())
@@ -241,73 +281,86 @@ pub fn read_gold(path: &Path, one_based: bool) -> Result<GoldAlignment> {
     Ok(gold)
 }
 
-/// Appends the decimal digits of `v`.
-#[inline]
-fn push_u32(buf: &mut Vec<u8>, mut v: u32) {
-    let mut digits = [0u8; 10];
-    let mut n = digits.len();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (v % 10) as u8;
+/// Writes the decimal digits of `v` at `dst[at..]`, returning the position after them.
+#[inline(always)]
+fn put_u32(dst: &mut [u8], at: usize, mut v: u32) -> usize {
+    let n = match v {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        _ => v.ilog10() as usize + 1,
+    };
+    for slot in dst[at..at + n].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
         v /= 10;
-        if v == 0 {
-            break;
+    }
+    at + n
+}
+
+/// Writes Pharaoh lines through a reused buffer, formatting digits by hand.
+pub struct PharaohWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl<W: Write> PharaohWriter<W> {
+    /// A link takes at most 10 + 1 + 10 digits and a separator.
+    const LINK_BYTES: usize = 22;
+
+    pub fn new(out: W) -> Self {
+        PharaohWriter {
+            out,
+            buf: vec![0u8; 1 << 16],
+            used: 0,
         }
     }
-    buf.extend_from_slice(&digits[n..]);
+
+    /// Writes one line: `i-j i-j`, or an empty line for no links.
+    pub fn write_row(&mut self, row: &[Link]) -> std::io::Result<()> {
+        let need = row.len() * Self::LINK_BYTES + 1;
+        if self.used + need > self.buf.len() {
+            self.out.write_all(&self.buf[..self.used])?;
+            self.used = 0;
+            if need > self.buf.len() {
+                self.buf.resize(need, 0);
+            }
+        }
+        let (buf, line_start) = (&mut self.buf[..], self.used);
+        let mut used = line_start;
+        for &(i, j) in row {
+            used = put_u32(buf, used, i);
+            buf[used] = b'-';
+            used = put_u32(buf, used + 1, j);
+            buf[used] = b' ';
+            used += 1;
+        }
+        // The last separator becomes the line end.
+        if used > line_start {
+            used -= 1;
+        }
+        buf[used] = b'\n';
+        self.used = used + 1;
+        Ok(())
+    }
+
+    /// Writes out what is buffered and flushes; returns the inner writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.write_all(&self.buf[..self.used])?;
+        self.used = 0;
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// Writes `i-j i-j` a line, an empty line for a pair without links.
-pub fn write_alignment<W: Write>(alignment: &Alignment, mut out: W) -> std::io::Result<()> {
-    const FLUSH_AT: usize = 1 << 16;
-    let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
+pub fn write_alignment<W: Write>(alignment: &Alignment, out: W) -> std::io::Result<()> {
+    let mut writer = PharaohWriter::new(out);
     for row in alignment.rows() {
-        for (k, &(i, j)) in row.iter().enumerate() {
-            if k > 0 {
-                buf.push(b' ');
-            }
-            push_u32(&mut buf, i);
-            buf.push(b'-');
-            push_u32(&mut buf, j);
-        }
-        buf.push(b'\n');
-        if buf.len() >= FLUSH_AT {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
+        writer.write_row(row)?;
     }
-    out.write_all(&buf)?;
-    out.flush()
-}
-
-/// Checks every link against the sentence lengths; `path` names the alignment in errors.
-pub fn check_bounds(
-    alignment: &Alignment,
-    source_lens: &[u32],
-    target_lens: &[u32],
-    path: &str,
-) -> Result<()> {
-    if source_lens.len() != alignment.len() || target_lens.len() != alignment.len() {
-        return Err(Error::Invalid(format!(
-            "{path}: {} alignment lines for {} source / {} target sentences",
-            alignment.len(),
-            source_lens.len(),
-            target_lens.len()
-        )));
-    }
-    for (k, row) in alignment.rows().enumerate() {
-        let (n, m) = (source_lens[k], target_lens[k]);
-        if let Some(&(i, j)) = row.iter().find(|&&(i, j)| i >= n || j >= m) {
-            return Err(Error::input(
-                path,
-                k + 1,
-                format!(
-                    "link {i}-{j} out of range for a sentence of {n} source / {m} target words"
-                ),
-            ));
-        }
-    }
-    Ok(())
+    writer.finish().map(drop)
 }
 
 #[cfg(test)]
@@ -405,25 +458,20 @@ mod tests {
         al.push_row([(0, 1), (10, 234_567)]);
         al.push_row([]);
         al.push_row([(MAX_INDEX, 0)]);
+        al.push_row([(u32::MAX, 9), (99, 100), (1_000_000_000, 999_999_999)]);
         let mut out = Vec::new();
         write_alignment(&al, &mut out).unwrap();
-        assert_eq!(out, b"0-1 10-234567\n\n2147483647-0\n");
-    }
-
-    #[test]
-    fn bounds_are_checked_per_line() {
-        let mut al = Alignment::default();
-        al.push_row([(0, 0)]);
-        al.push_row([(1, 0), (2, 5)]);
-        assert!(check_bounds(&al, &[1, 3], &[1, 6], "x.al").is_ok());
-        let err = check_bounds(&al, &[1, 3], &[1, 5], "x.al")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "x.al:2: link 2-5 out of range for a sentence of 3 source / 5 target words"
-        );
-        assert!(check_bounds(&al, &[1], &[1], "x.al").is_err());
+        let expected = "0-1 10-234567\n\n2147483647-0\n4294967295-9 99-100 1000000000-999999999\n";
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        // Rows longer than the write buffer.
+        let mut long = Alignment::default();
+        long.push_row((0..5000).map(|k| (k, u32::MAX - k)));
+        long.push_row([(1, 2)]);
+        let mut out = Vec::new();
+        write_alignment(&long, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.ends_with(" 4999-4294962296\n1-2\n"));
     }
 
     proptest! {

@@ -6,12 +6,19 @@
 //! neighbours is already in (points added earlier in the same pass count), until a pass adds
 //! nothing. `final` then makes one pass over the forward points, then one over the reverse
 //! points, adding a point when its row OR (`final-and`: AND) its column is unaligned.
+//!
+//! Lines narrower than 64 target words (nearly all) run on bit rows, one `u64` per source word;
+//! wider lines on a padded byte grid; lines whose indices would make that grid huge on hash sets.
+//! All three share the same scratch, so no line allocates once the buffers have grown.
 
+use std::io::Write;
+use std::path::Path;
 use std::str::FromStr;
 
 use rayon::prelude::*;
 
-use crate::pharaoh::{Alignment, Link};
+use crate::corpus::LineReader;
+use crate::pharaoh::{parse_links, Alignment, Link, PharaohWriter, ReadOptions};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -217,9 +224,114 @@ impl Board for SparseBoard {
     }
 }
 
+/// Widest line (largest target index + 1) the bit-row path handles: a row is one `u64` and the
+/// neighbour window of column j is bits j-1..=j+1 of the row shifted left by one.
+const BIT_ROW_COLUMNS: usize = 63;
+
+/// The fast path for lines narrower than 64 columns: row i of each grid is one `u64` at index
+/// i + 1 (rows 0 and max_i + 2 stay empty), so the sorted union is read off the bits in order,
+/// without sorting, and a neighbour test is three ORs and a shift.
+#[derive(Debug, Default)]
+struct BitRows {
+    fwd: Vec<u64>,
+    rev: Vec<u64>,
+    res: Vec<u64>,
+    pending: Vec<Link>,
+}
+
+/// Calls `f(j)` for every set bit of `bits`, lowest first.
+#[inline(always)]
+fn for_each_bit(mut bits: u64, mut f: impl FnMut(u32)) {
+    while bits != 0 {
+        f(bits.trailing_zeros());
+        bits &= bits - 1;
+    }
+}
+
+impl BitRows {
+    fn run(
+        &mut self,
+        fwd: &[Link],
+        rev: &[Link],
+        max_i: usize,
+        method: Method,
+        out: &mut Vec<Link>,
+    ) {
+        let rows = max_i + 3;
+        for grid in [&mut self.fwd, &mut self.rev, &mut self.res] {
+            grid.clear();
+            grid.resize(rows, 0);
+        }
+        for &(i, j) in fwd {
+            self.fwd[i as usize + 1] |= 1 << j;
+        }
+        for &(i, j) in rev {
+            self.rev[i as usize + 1] |= 1 << j;
+        }
+        let (f, r, res) = (&self.fwd[..], &self.rev[..], &mut self.res[..]);
+        let emit = |out: &mut Vec<Link>, grid: &dyn Fn(usize) -> u64| {
+            for i in 1..rows - 1 {
+                for_each_bit(grid(i), |j| out.push((i as u32 - 1, j)));
+            }
+        };
+        match method {
+            Method::Union => return emit(out, &|i| f[i] | r[i]),
+            Method::Intersect => return emit(out, &|i| f[i] & r[i]),
+            _ => {}
+        }
+        // The union-minus-intersection points in (i, j) order (i is the padded row index), then
+        // passes over them with branch-free updates (mispredicted branches were most of the
+        // cost); a point that is added leaves the list at once, as in atools' pass.
+        let pending = &mut self.pending;
+        pending.clear();
+        let mut cols = 0u64;
+        for i in 1..rows - 1 {
+            res[i] = f[i] & r[i];
+            cols |= res[i];
+            for_each_bit((f[i] | r[i]) & !res[i], |j| pending.push((i as u32, j)));
+        }
+        loop {
+            let mut kept = 0;
+            for k in 0..pending.len() {
+                let (i, j) = pending[k];
+                let (i, bit) = (i as usize, 1u64 << j);
+                let window = ((res[i - 1] | res[i] | res[i + 1]) << 1) >> j;
+                let unaligned = res[i] == 0 || cols & bit == 0;
+                let add = unaligned & (window & 0b111 != 0);
+                let mask = bit & 0u64.wrapping_sub(u64::from(add));
+                res[i] |= mask;
+                cols |= mask;
+                pending[kept] = (i as u32, j);
+                kept += usize::from(!add);
+            }
+            let added = kept < pending.len();
+            pending.truncate(kept);
+            if !added {
+                break;
+            }
+        }
+        if method != Method::GrowDiag {
+            let and = method == Method::GrowDiagFinalAnd;
+            for side in [f, r] {
+                for &(i, j) in pending.iter() {
+                    let (i, bit) = (i as usize, 1u64 << j);
+                    let (row, col) = (res[i] != 0, cols & bit != 0);
+                    let unaligned = if and { !row && !col } else { !(row && col) };
+                    let add = unaligned & (side[i] & bit != 0) & (res[i] & bit == 0);
+                    let mask = bit & 0u64.wrapping_sub(u64::from(add));
+                    res[i] |= mask;
+                    cols |= mask;
+                }
+            }
+        }
+        emit(out, &|i| res[i]);
+    }
+}
+
 /// Reusable buffers for `symmetrize_pair`, so that no line allocates.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    rows: BitRows,
     dense: DenseBoard,
     union: Vec<u64>,
     points: Vec<Link>,
@@ -300,6 +412,17 @@ pub fn symmetrize_pair(
     scratch: &mut Scratch,
     out: &mut Vec<Link>,
 ) {
+    let (mut max_i, mut max_j) = (0u32, 0u32);
+    for &(i, j) in fwd.iter().chain(rev) {
+        max_i = max_i.max(i);
+        max_j = max_j.max(j);
+    }
+    if (max_j as usize) < BIT_ROW_COLUMNS && (max_i as usize) < MAX_GRID_CELLS / 64 {
+        if !(fwd.is_empty() && rev.is_empty()) {
+            scratch.rows.run(fwd, rev, max_i as usize, method, out);
+        }
+        return;
+    }
     let key = |&(i, j): &Link| (u64::from(i) << 32) | u64::from(j);
     scratch.union.clear();
     scratch.union.extend(fwd.iter().map(key));
@@ -311,15 +434,11 @@ pub fn symmetrize_pair(
         .points
         .extend(scratch.union.iter().map(|&k| ((k >> 32) as u32, k as u32)));
     let points = &scratch.points;
-    if points.is_empty() {
-        return;
-    }
     if method == Method::Union {
         out.extend_from_slice(points);
         return;
     }
-    let max_i = points[points.len() - 1].0 as usize;
-    let max_j = points.iter().map(|p| p.1).max().unwrap_or(0) as usize;
+    let (max_i, max_j) = (max_i as usize, max_j as usize);
     let fits = (max_i + 3)
         .checked_mul(max_j + 3)
         .is_some_and(|cells| cells <= MAX_GRID_CELLS);
@@ -372,6 +491,61 @@ pub fn symmetrize(fwd: &Alignment, rev: &Alignment, method: Method) -> Result<Al
         })
         .collect();
     Ok(Alignment::concat(parts))
+}
+
+/// Symmetrises two alignment files line by line onto `out`, like
+/// `atools -i fwd -j rev -c METHOD`, streaming on one thread; returns the number of lines.
+pub fn symmetrize_files<W: Write>(
+    fwd_path: &Path,
+    rev_path: &Path,
+    method: Method,
+    opts: &ReadOptions,
+    out: W,
+) -> Result<usize> {
+    let mut fwd_lines = LineReader::open(fwd_path, opts.max_line_bytes)?;
+    let mut rev_lines = LineReader::open(rev_path, opts.max_line_bytes)?;
+    let mut writer = PharaohWriter::new(out);
+    let (mut fwd, mut rev, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scratch = Scratch::default();
+    let mut n = 0;
+    let write_error = |e| Error::Io {
+        path: "symmetrised output".into(),
+        source: e,
+    };
+    loop {
+        fwd.clear();
+        rev.clear();
+        let fwd_line = fwd_lines.next_line()?;
+        let fwd_more = fwd_line.is_some();
+        if let Some(line) = fwd_line {
+            parse_links(line, opts.one_based, &mut fwd)
+                .map_err(|e| Error::input(fwd_lines.path(), fwd_lines.line_number(), e.0))?;
+        }
+        let rev_line = rev_lines.next_line()?;
+        let rev_more = rev_line.is_some();
+        if let Some(line) = rev_line {
+            parse_links(line, opts.one_based, &mut rev)
+                .map_err(|e| Error::input(rev_lines.path(), rev_lines.line_number(), e.0))?;
+        }
+        match (fwd_more, rev_more) {
+            (true, true) => {}
+            (false, false) => break,
+            (true, false) => {
+                let msg = format!("{} ends after {n} lines", rev_lines.path());
+                return Err(Error::input(fwd_lines.path(), n + 1, msg));
+            }
+            (false, true) => {
+                let msg = format!("{} ends after {n} lines", fwd_lines.path());
+                return Err(Error::input(rev_lines.path(), n + 1, msg));
+            }
+        }
+        links.clear();
+        symmetrize_pair(&fwd, &rev, method, &mut scratch, &mut links);
+        writer.write_row(&links).map_err(write_error)?;
+        n += 1;
+    }
+    writer.finish().map_err(write_error)?;
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -428,6 +602,35 @@ mod tests {
     }
 
     #[test]
+    fn files_stream_like_atools() {
+        let dir = std::env::temp_dir().join(format!("xadj-sym-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (f, r) = (dir.join("a.fwd"), dir.join("a.rev"));
+        std::fs::write(&f, "0-0 1-1 2-1\n\n0-0\n").unwrap();
+        std::fs::write(&r, "2-1 1-2 0-0\n0-0\n").unwrap();
+        let err = symmetrize_files(&f, &r, Method::Union, &ReadOptions::default(), Vec::new());
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("a.fwd:3: ") && err.contains("a.rev ends after 2 lines"),
+            "{err}"
+        );
+        std::fs::write(&r, "2-1 1-2 0-0\n0-0\n\n").unwrap();
+        let mut out = Vec::new();
+        let n = symmetrize_files(
+            &f,
+            &r,
+            Method::GrowDiagFinal,
+            &ReadOptions::default(),
+            &mut out,
+        );
+        assert_eq!(n.unwrap(), 3);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "0-0 1-1 1-2 2-1\n0-0\n0-0\n"
+        );
+    }
+
+    #[test]
     fn corpus_line_counts_must_match() {
         let mut a = Alignment::default();
         a.push_row([(0, 0)]);
@@ -439,11 +642,20 @@ mod tests {
         prop::collection::vec((0u32..12, 0u32..12), 0..30)
     }
 
+    /// Narrow lines (bit rows) and wide ones (byte grid), 64 columns included.
+    fn line_pair() -> impl Strategy<Value = (Vec<Link>, Vec<Link>)> {
+        prop::sample::select(vec![4u32, 12, 40, 63, 64, 90]).prop_flat_map(|m| {
+            let link = (0u32..m.min(20), 0u32..m);
+            let side = prop::collection::vec(link, 0..40);
+            (side.clone(), side)
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
         #[test]
-        fn heuristics_nest_and_output_is_sorted_unique(fwd in line(), rev in line()) {
+        fn heuristics_nest_and_output_is_sorted_unique((fwd, rev) in line_pair()) {
             let outs: Vec<Vec<Link>> = Method::ALL.iter().map(|&m| sym(&fwd, &rev, m)).collect();
             let subset = |a: &[Link], b: &[Link]| a.iter().all(|x| b.binary_search(x).is_ok());
             for (m, out) in Method::ALL.iter().zip(&outs) {

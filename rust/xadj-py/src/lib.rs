@@ -511,36 +511,20 @@ fn symmetrize_files(
     output: Option<std::path::PathBuf>,
 ) -> PyResult<usize> {
     let m = method(method_name)?;
+    // Streams line by line like atools: memory stays flat whatever the file size.
     run(py, || {
         let opts = pharaoh::ReadOptions::default();
-        let (f, r) = rayon::join(
-            || pharaoh::read_alignment(&fwd, &opts),
-            || pharaoh::read_alignment(&rev, &opts),
-        );
-        let (f, r) = (f?, r?);
-        if f.len() != r.len() {
-            return Err(Error::Invalid(format!(
-                "{} has {} lines but {} has {}",
-                fwd.display(),
-                f.len(),
-                rev.display(),
-                r.len()
-            )));
-        }
-        let out = symmetrize::symmetrize(&f, &r, m)?;
         match &output {
             Some(path) => {
                 let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-                pharaoh::write_alignment(&out, std::io::BufWriter::with_capacity(1 << 16, file))
-                    .map_err(|e| Error::io(path, e))?;
+                let out = std::io::BufWriter::with_capacity(1 << 16, file);
+                symmetrize::symmetrize_files(&fwd, &rev, m, &opts, out)
             }
             None => {
-                let stdout = std::io::stdout().lock();
-                pharaoh::write_alignment(&out, std::io::BufWriter::with_capacity(1 << 16, stdout))
-                    .map_err(|e| Error::io(std::path::Path::new("<stdout>"), e))?;
+                let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                symmetrize::symmetrize_files(&fwd, &rev, m, &opts, out)
             }
         }
-        Ok(out.len())
     })
 }
 
