@@ -90,4 +90,5 @@ def test_symmetrize_cli_mismatched_line_counts(tmp_path):
     (tmp_path / "f").write_text("0-0\n1-1\n")
     (tmp_path / "r").write_text("0-0\n")
     out = cli("symmetrize", tmp_path / "f", tmp_path / "r")
-    assert out.returncode == 2 and "2 lines" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{tmp_path / 'f'}:2: {tmp_path / 'r'} ends after 1 lines" in out.stderr
