@@ -7,7 +7,7 @@ vector is built by a Python loop over words into a CPU tensor; the base model ru
 no_grad, so autograd also walks through it. Both sides get the same tiny model, the same
 Multi30k pairs, the same links, the same seed, and are timed end to end (load, train, save).
 
-    PYTHONPATH=python python benches/bench_training.py [--pairs 256] [--device cuda]
+    python benches/bench_training.py [--pairs 256] [--device cuda]
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI30K = ROOT.parent / "shared" / "data" / "bitext" / "multi30k"
-if not MULTI30K.exists():
-    MULTI30K = Path("/work/shared/data/bitext/multi30k")
 
 Pair = tuple[list[str], list[str], list[tuple[int, int]]]
 
