@@ -795,22 +795,19 @@ impl<'a> Aligner<'a> {
             let (n, m) = (src.len(), trg.len());
             probs.resize(n + 1, 0.0);
             let pair_prior = self.pair_prior(m, n, &mut scratch);
-            for (j, (&f, prior)) in trg.iter().zip(pair_prior.chunks(n + 1)).enumerate() {
+            let first_slot = out.slots.len();
+            self.lookup(src, trg, &mut out.slots)?;
+            let width = n + usize::from(use_null);
+            let pair_slots = &out.slots[first_slot..];
+            for (j, prior) in pair_prior.chunks(n + 1).enumerate() {
                 let mut sum = 0.0;
-                let first = out.slots.len();
-                if use_null {
-                    let slot = t.slot(self.null_row, f)?;
-                    probs[0] = t.prob[slot as usize] * prior[0];
-                    sum += probs[0];
-                    out.slots.push(slot);
-                }
-                for i in 1..=n {
-                    let slot = t.slot(src[i - 1] as usize, f)?;
-                    probs[i] = t.prob[slot as usize] * prior[i];
-                    sum += probs[i];
-                    out.slots.push(slot);
-                }
+                let first = first_slot + j * width;
+                let slots = &pair_slots[j * width..(j + 1) * width];
                 let from = usize::from(!use_null);
+                for ((p, &a), &slot) in probs[from..].iter_mut().zip(&prior[from..]).zip(slots) {
+                    *p = t.prob[slot as usize] * a;
+                    sum += *p;
+                }
                 out.posts.extend(probs[from..].iter().map(|&p| p / sum));
                 // quirk: the feature uses the 0-based predicted position.
                 let posts = &out.posts[first + usize::from(use_null)..];
@@ -823,6 +820,21 @@ impl<'a> Aligner<'a> {
         Ok(out)
     }
 
+    /// Slots of a pair, predicted word by predicted word: NULL (with `use_null`), then each
+    /// conditioning word. Done in one tight loop so the independent probes overlap.
+    fn lookup(&self, src: &[u32], trg: &[u32], slots: &mut Vec<u32>) -> Result<()> {
+        let t = &self.table;
+        for &f in trg {
+            if self.opts.use_null {
+                slots.push(t.slot(self.null_row, f)?);
+            }
+            for &e in src {
+                slots.push(t.slot(e as usize, f)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Viterbi decoding of input pairs `s..e` (all of them, skipped ones as empty rows).
     fn decode(&self, s: usize, e: usize) -> Result<(Alignment, f64)> {
         let t = &self.table;
@@ -830,7 +842,7 @@ impl<'a> Aligner<'a> {
         let mut links: Alignment = Ragged::with_capacity(e - s, 0);
         let mut likelihood = 0.0;
         let mut scratch = Vec::new();
-        let mut probs = Vec::new();
+        let mut slots = Vec::new();
         for k in s..e {
             let (src, trg) = (self.cond.row(k), self.pred.row(k));
             let (n, m) = (src.len(), trg.len());
@@ -838,26 +850,32 @@ impl<'a> Aligner<'a> {
                 links.end_row();
                 continue;
             }
-            probs.resize(n + 1, 0.0);
             let pair_prior = self.pair_prior(m, n, &mut scratch);
-            for (j, (&f, prior)) in trg.iter().zip(pair_prior.chunks(n + 1)).enumerate() {
+            slots.clear();
+            self.lookup(src, trg, &mut slots)?;
+            let width = n + usize::from(o.use_null);
+            for (j, (prior, slots)) in pair_prior
+                .chunks(n + 1)
+                .zip(slots.chunks(width))
+                .enumerate()
+            {
                 let mut sum = 0.0;
                 let mut best = None;
                 let mut max_p = -1.0;
+                let mut slots = slots.iter();
                 if o.use_null {
-                    let slot = t.slot(self.null_row, f)?;
-                    probs[0] = t.prob[slot as usize] * prior[0];
-                    sum += probs[0];
-                    max_p = probs[0];
+                    let slot = slots.next().copied().unwrap_or_default();
+                    let p = t.prob[slot as usize] * prior[0];
+                    sum += p;
+                    max_p = p;
                 }
-                for i in 1..=n {
-                    let slot = t.slot(src[i - 1] as usize, f)?;
-                    probs[i] = t.prob[slot as usize] * prior[i];
-                    sum += probs[i];
+                for (i, &slot) in slots.enumerate() {
+                    let p = t.prob[slot as usize] * prior[i + 1];
+                    sum += p;
                     // quirk: strict `>`, so the first maximum wins and NULL wins ties.
-                    if probs[i] > max_p {
-                        max_p = probs[i];
-                        best = Some(i - 1);
+                    if p > max_p {
+                        max_p = p;
+                        best = Some(i);
                     }
                 }
                 likelihood += sum.ln();

@@ -18,6 +18,20 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds used by the process so far (all threads; 100 ticks a second).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |k: usize| {
+        fields
+            .get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn repeat(r: &Ragged<u32>, times: usize) -> Ragged<u32> {
     Ragged::concat(vec![r.clone(); times])
 }
@@ -67,16 +81,18 @@ fn multi30k_throughput() {
                 reverse,
                 ..o.clone()
             };
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_seconds());
             let (_, stats) = pool
                 .install(|| align(&src, &trg, v, &o, &mut |_| Ok(())))
                 .unwrap();
-            let s = t.elapsed().as_secs_f64();
+            let (s, c) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
             println!(
-                "{} {threads} thread(s): {:.2} s, {:.0} pairs/s, table {} pairs, peak RSS {:.1} MB",
+                "{} {threads} thread(s): {:.2} s wall, {:.0} pairs/s; {:.2} CPU s, {:.0} pairs/CPU-s; table {} pairs, peak RSS {:.1} MB",
                 if reverse { "reverse" } else { "forward" },
                 s,
                 pairs as f64 / s,
+                c,
+                pairs as f64 / c,
                 stats.cooccurrences,
                 peak_rss_mb()
             );
@@ -86,14 +102,16 @@ fn multi30k_throughput() {
         .num_threads(2)
         .build()
         .unwrap();
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_seconds());
     pool.install(|| align_both(&src, &trg, v, &o, &mut |_| Ok(())))
         .unwrap();
-    let s = t.elapsed().as_secs_f64();
+    let (s, c) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
     println!(
-        "both directions, 2 threads: {:.2} s, {:.0} pairs/s per direction, peak RSS {:.1} MB",
+        "both directions, 2 threads: {:.2} s wall, {:.0} pairs/s per direction; {:.2} CPU s, {:.0} pair-directions/CPU-s; peak RSS {:.1} MB",
         s,
         pairs as f64 / s,
+        c,
+        2.0 * pairs as f64 / c,
         peak_rss_mb()
     );
 }
