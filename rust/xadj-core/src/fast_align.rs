@@ -109,7 +109,7 @@ pub fn align(
     } else {
         (source, target)
     };
-    let mut aligner = Aligner::new(cond, pred, vocab_size, opts);
+    let mut aligner = Aligner::new(cond, pred, vocab_size, opts)?;
     let total = cond.len() * opts.iterations;
     aligner.run(&mut |iteration, done| {
         on_progress(Progress {
@@ -147,7 +147,7 @@ pub fn align_both(
             reverse: dir == 1,
             ..opts.clone()
         };
-        let mut aligner = Aligner::new(cond, pred, vocab_size, &o);
+        let mut aligner = Aligner::new(cond, pred, vocab_size, &o)?;
         aligner.run(&mut |it, d| {
             done[dir].store(d, Ordering::Relaxed);
             iter[dir].store(it, Ordering::Relaxed);
@@ -302,7 +302,7 @@ impl Table {
         active: &[u32],
         rows: usize,
         use_null: bool,
-    ) -> Table {
+    ) -> Result<Table> {
         // Per-row lists, sorted and deduplicated whenever they doubled, so memory stays near
         // the number of distinct pairs rather than the number of co-occurring tokens.
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); rows];
@@ -330,7 +330,12 @@ impl Table {
             l.sort_unstable();
             l.dedup();
         });
-        let total = lists.iter().map(Vec::len).sum();
+        let total: usize = lists.iter().map(Vec::len).sum();
+        if total >= u32::MAX as usize {
+            return Err(Error::Invalid(
+                "fast_align: more than 2^32 distinct word pairs".into(),
+            ));
+        }
         let mut offsets = Vec::with_capacity(rows + 1);
         let mut index = SlotIndex::new(total);
         let mut slot = 0u32;
@@ -343,12 +348,12 @@ impl Table {
             *list = Vec::new();
             offsets.push(slot as usize);
         }
-        Table {
+        Ok(Table {
             offsets,
             index,
             prob: vec![1e-9; total], // quirk: iteration 0 uses t = 1e-9 everywhere
             count: vec![0.0; total],
-        }
+        })
     }
 
     /// Slot of `(e, f)`; present for every pair seen in training.
@@ -533,7 +538,7 @@ impl<'a> Aligner<'a> {
         pred: &'a Ragged<u32>,
         vocab_size: usize,
         opts: &'a AlignOptions,
-    ) -> Self {
+    ) -> Result<Self> {
         let mut stats = AlignStats {
             pairs: cond.len(),
             ..AlignStats::default()
@@ -561,7 +566,7 @@ impl<'a> Aligner<'a> {
         if active.len() > start {
             chunks.push((start, active.len()));
         }
-        let table = Table::build(cond, pred, &active, vocab_size + 1, opts.use_null);
+        let table = Table::build(cond, pred, &active, vocab_size + 1, opts.use_null)?;
         stats.cooccurrences = table.prob.len();
         let mut all: Vec<(u32, u32)> = active
             .iter()
@@ -582,7 +587,7 @@ impl<'a> Aligner<'a> {
                 size_counts.push(1.0);
             }
         }
-        Aligner {
+        Ok(Aligner {
             cond,
             pred,
             opts,
@@ -596,7 +601,7 @@ impl<'a> Aligner<'a> {
             priors: Vec::new(),
             prior_offsets: Vec::new(),
             stats,
-        }
+        })
     }
 
     /// Runs all iterations; `progress(iteration, pairs_done)`.
