@@ -277,8 +277,8 @@ impl SlotIndex {
         self.buckets[h] = [f, slot];
     }
 
-    #[inline]
     /// Slot of `(e, f)`, where row `e` spans slots `row.0..row.1`.
+    #[inline(always)]
     fn get(&self, e: u32, f: u32, row: (usize, usize)) -> Option<u32> {
         let mask = self.buckets.len() - 1;
         let mut h = self.home(e, f);
@@ -356,12 +356,12 @@ impl Table {
         })
     }
 
-    /// Slot of `(e, f)`; present for every pair seen in training.
-    #[inline]
-    fn slot(&self, e: usize, f: u32) -> Result<u32> {
+    /// Slot of `(e, f)` (present for every pair seen in training), `u32::MAX` if absent.
+    #[inline(always)]
+    fn slot(&self, e: usize, f: u32) -> u32 {
         self.index
             .get(e as u32, f, (self.offsets[e], self.offsets[e + 1]))
-            .ok_or_else(|| Error::Invalid("fast_align: word pair missing from the table".into()))
+            .unwrap_or(SlotIndex::EMPTY)
     }
 
     /// M-step: probabilities from counts (VB or maximum likelihood), counts reset.
@@ -795,11 +795,14 @@ impl<'a> Aligner<'a> {
         out.posts.reserve_exact(cap);
         let mut scratch = Vec::new();
         let mut probs = Vec::new();
+        let mut src_pos = Vec::new();
         for &k in &self.active[s..e] {
             let (src, trg) = (self.cond.row(k as usize), self.pred.row(k as usize));
             let (n, m) = (src.len(), trg.len());
             probs.resize(n + 1, 0.0);
             let pair_prior = self.pair_prior(m, n, &mut scratch);
+            src_pos.clear();
+            src_pos.extend((1..=n).map(|i| i as f64 / n as f64));
             let first_slot = out.slots.len();
             self.lookup(src, trg, &mut out.slots)?;
             let width = n + usize::from(use_null);
@@ -816,8 +819,9 @@ impl<'a> Aligner<'a> {
                 out.posts.extend(probs[from..].iter().map(|&p| p / sum));
                 // quirk: the feature uses the 0-based predicted position.
                 let posts = &out.posts[first + usize::from(use_null)..];
-                for (i, &p) in posts.iter().enumerate() {
-                    out.emp_feat += diag::feature(j as u32, i as u32 + 1, m as u32, n as u32) * p;
+                let jm = j as f64 / m as f64;
+                for (&i_n, &p) in src_pos.iter().zip(posts) {
+                    out.emp_feat += -(i_n - jm).abs() * p; // = diag::feature(j, i, m, n)
                 }
                 out.likelihood += sum.ln();
             }
@@ -829,13 +833,19 @@ impl<'a> Aligner<'a> {
     /// conditioning word. Done in one tight loop so the independent probes overlap.
     fn lookup(&self, src: &[u32], trg: &[u32], slots: &mut Vec<u32>) -> Result<()> {
         let t = &self.table;
+        let first = slots.len();
         for &f in trg {
             if self.opts.use_null {
-                slots.push(t.slot(self.null_row, f)?);
+                slots.push(t.slot(self.null_row, f));
             }
             for &e in src {
-                slots.push(t.slot(e as usize, f)?);
+                slots.push(t.slot(e as usize, f));
             }
+        }
+        if slots[first..].contains(&SlotIndex::EMPTY) {
+            return Err(Error::Invalid(
+                "fast_align: word pair missing from the table".into(),
+            ));
         }
         Ok(())
     }
