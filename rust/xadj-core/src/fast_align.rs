@@ -6,7 +6,7 @@
 //!
 //! Layout: the co-occurrence table is CSR, one row per conditioning word (plus NULL, last), each
 //! row the sorted ids of the words it co-occurs with, as flat `f64` arrays of probabilities and
-//! expected counts, and an open-addressing hash from `(word, word)` to the slot. Sentences are processed in data-defined chunks in parallel; each
+//! expected counts, and per-row open-addressing hashes from `(word, word)` to the slot. Sentences are processed in data-defined chunks in parallel; each
 //! chunk records `(slot, posterior)` pairs, which are then added to the counts in sentence order
 //! (slot ranges split across threads), so every count is summed in exactly fast_align's
 //! single-thread order and the result does not depend on the number of threads.
@@ -241,11 +241,12 @@ struct Table {
     count: Vec<f64>,
 }
 
-/// Open-addressing hash from `(e, f)` to its slot in the CSR arrays: one probe, usually one
-/// cache line, instead of a binary search through a long row. A bucket holds `[f, slot]`; the
-/// slot's row range identifies `e`, so `e` need not be stored.
+/// Hash from `(e, f)` to its slot in the CSR arrays: one small open-addressing table per row,
+/// all in one array, so a probe is usually one cache line and the rows of frequent words stay
+/// hot in cache (much faster than a binary search through a long row). A bucket is `[f, slot]`.
 struct SlotIndex {
-    shift: u32,
+    /// Row `e`'s buckets are `buckets[starts[e]..starts[e + 1]]`, a power of two (or none).
+    starts: Vec<usize>,
     /// `slot == u32::MAX` marks an empty bucket.
     buckets: Vec<[u32; 2]>,
 }
@@ -253,41 +254,52 @@ struct SlotIndex {
 impl SlotIndex {
     const EMPTY: u32 = u32::MAX;
 
-    fn new(entries: usize) -> Self {
-        // Load factor at most 2/3.
-        let size = (entries + entries / 2 + 1).next_power_of_two().max(16);
+    /// Room for rows of the given lengths, each at most 2/3 full.
+    fn new(row_lens: impl Iterator<Item = usize>) -> Self {
+        let mut starts = vec![0];
+        let mut total = 0;
+        for len in row_lens {
+            if len > 0 {
+                total += (len + len / 2 + 1).next_power_of_two().max(2);
+            }
+            starts.push(total);
+        }
         SlotIndex {
-            shift: 64 - size.trailing_zeros(),
-            buckets: vec![[0, Self::EMPTY]; size],
+            starts,
+            buckets: vec![[0, Self::EMPTY]; total],
         }
     }
 
-    #[inline]
-    fn home(&self, e: u32, f: u32) -> usize {
-        let key = (u64::from(e) << 32) | u64::from(f);
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    /// Row `e`'s first bucket and `size - 1`, and the home of `f` in it.
+    #[inline(always)]
+    fn home(&self, e: usize, f: u32) -> (usize, usize, usize) {
+        let (base, size) = (self.starts[e], self.starts[e + 1] - self.starts[e]);
+        let bits = size.trailing_zeros().max(1);
+        let h = (u64::from(f).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+        (base, size.wrapping_sub(1), h & size.wrapping_sub(1))
     }
 
-    fn insert(&mut self, e: u32, f: u32, slot: u32) {
-        let mask = self.buckets.len() - 1;
-        let mut h = self.home(e, f);
-        while self.buckets[h][1] != Self::EMPTY {
+    fn insert(&mut self, e: usize, f: u32, slot: u32) {
+        let (base, mask, mut h) = self.home(e, f);
+        while self.buckets[base + h][1] != Self::EMPTY {
             h = (h + 1) & mask;
         }
-        self.buckets[h] = [f, slot];
+        self.buckets[base + h] = [f, slot];
     }
 
-    /// Slot of `(e, f)`, where row `e` spans slots `row.0..row.1`.
+    /// Slot of `(e, f)`, if the pair was seen.
     #[inline(always)]
-    fn get(&self, e: u32, f: u32, row: (usize, usize)) -> Option<u32> {
-        let mask = self.buckets.len() - 1;
-        let mut h = self.home(e, f);
+    fn get(&self, e: usize, f: u32) -> Option<u32> {
+        let (base, mask, mut h) = self.home(e, f);
+        if mask == usize::MAX {
+            return None; // empty row
+        }
         loop {
-            let [bf, slot] = self.buckets[h];
+            let [bf, slot] = self.buckets[base + h];
             if slot == Self::EMPTY {
                 return None;
             }
-            if bf == f && (row.0..row.1).contains(&(slot as usize)) {
+            if bf == f {
                 return Some(slot);
             }
             h = (h + 1) & mask;
@@ -337,12 +349,12 @@ impl Table {
             ));
         }
         let mut offsets = Vec::with_capacity(rows + 1);
-        let mut index = SlotIndex::new(total);
+        let mut index = SlotIndex::new(lists.iter().map(Vec::len));
         let mut slot = 0u32;
         offsets.push(0);
         for (e, list) in lists.iter_mut().enumerate() {
             for &f in list.iter() {
-                index.insert(e as u32, f, slot);
+                index.insert(e, f, slot);
                 slot += 1;
             }
             *list = Vec::new();
@@ -359,9 +371,7 @@ impl Table {
     /// Slot of `(e, f)` (present for every pair seen in training), `u32::MAX` if absent.
     #[inline(always)]
     fn slot(&self, e: usize, f: u32) -> u32 {
-        self.index
-            .get(e as u32, f, (self.offsets[e], self.offsets[e + 1]))
-            .unwrap_or(SlotIndex::EMPTY)
+        self.index.get(e, f).unwrap_or(SlotIndex::EMPTY)
     }
 
     /// M-step: probabilities from counts (VB or maximum likelihood), counts reset.
