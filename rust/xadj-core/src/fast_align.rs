@@ -86,9 +86,9 @@ pub struct Progress {
 }
 
 /// Upper bound on `m * (n + 1)` posterior entries per chunk, and chunks per wave. A wave's
-/// buffers hold at most `CHUNK_ENTRIES * WAVE_CHUNKS` entries of 12 bytes (about 6 MB).
+/// buffers hold at most `CHUNK_ENTRIES * WAVE_CHUNKS` entries of 12 bytes (about 5 MB).
 const CHUNK_ENTRIES: usize = 1 << 16;
-const WAVE_CHUNKS: usize = 8;
+const WAVE_CHUNKS: usize = 6;
 /// Pairs per decoding chunk in the final iteration.
 const DECODE_CHUNK: usize = 2048;
 
@@ -316,17 +316,39 @@ impl Table {
         use_null: bool,
     ) -> Result<Table> {
         // Per-row lists, sorted and deduplicated whenever they doubled, so memory stays near
-        // the number of distinct pairs rather than the number of co-occurring tokens.
+        // the number of distinct pairs rather than the number of co-occurring tokens. A row
+        // that grows as large as a bitset over the vocabulary switches to one, and from then
+        // on only takes words it has not seen.
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); rows];
         let mut clean: Vec<usize> = vec![0; rows];
+        let mut seen: Vec<Option<Box<[u64]>>> = vec![None; rows];
+        let words = rows - 1;
         let null = rows - 1;
         let mut add = |row: usize, ws: &[u32], lists: &mut Vec<Vec<u32>>| {
             let list = &mut lists[row];
+            if let Some(bits) = seen[row].as_mut() {
+                for &w in ws {
+                    let (q, b) = (w as usize / 64, 1u64 << (w % 64));
+                    if bits[q] & b == 0 {
+                        bits[q] |= b;
+                        list.push(w);
+                    }
+                }
+                return;
+            }
             list.extend_from_slice(ws);
             if list.len() >= 2 * clean[row] + 256 {
                 list.sort_unstable();
                 list.dedup();
                 clean[row] = list.len();
+                if clean[row] * 32 >= words {
+                    let mut bits = vec![0u64; words.div_ceil(64)].into_boxed_slice();
+                    for &w in list.iter() {
+                        bits[w as usize / 64] |= 1u64 << (w % 64);
+                    }
+                    seen[row] = Some(bits);
+                    list.shrink_to(2 * list.len());
+                }
             }
         };
         for &k in active {
@@ -338,6 +360,7 @@ impl Table {
                 add(null, ws, &mut lists);
             }
         }
+        drop(seen);
         lists.par_iter_mut().for_each(|l| {
             l.sort_unstable();
             l.dedup();
@@ -625,7 +648,14 @@ impl<'a> Aligner<'a> {
             let base = iter * pairs;
             self.cache_priors();
             if iter + 1 == self.opts.iterations {
-                let mut parts = Vec::new();
+                // At most one link per predicted word: reserve that once and append each wave,
+                // so the output is never held twice.
+                let max_links = self
+                    .active
+                    .iter()
+                    .map(|&k| self.pred.row(k as usize).len())
+                    .sum();
+                let mut links_out: Alignment = Ragged::with_capacity(pairs, max_links);
                 let mut likelihood = 0.0;
                 let starts: Vec<usize> = (0..pairs).step_by(DECODE_CHUNK).collect();
                 for wave in starts.chunks(WAVE_CHUNKS) {
@@ -636,13 +666,17 @@ impl<'a> Aligner<'a> {
                     for (links, ll) in outs {
                         out_pos += links.len();
                         likelihood += ll;
-                        parts.push(links);
+                        let base = links_out.values.len() as i64;
+                        links_out
+                            .offsets
+                            .extend(links.offsets[1..].iter().map(|o| o + base));
+                        links_out.values.extend_from_slice(&links.values);
                     }
                     progress(iter + 1, base + out_pos)?;
                 }
                 self.stats.log_likelihood_per_iteration.push(likelihood);
                 self.stats.final_tension = self.tension;
-                return Ok((Ragged::concat(parts), std::mem::take(&mut self.stats)));
+                return Ok((links_out, std::mem::take(&mut self.stats)));
             }
             self.train_iteration(iter, &mut |done| progress(iter + 1, base + done))?;
             progress(iter + 1, base + pairs)?;
