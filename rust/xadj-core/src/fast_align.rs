@@ -242,60 +242,56 @@ struct Table {
 }
 
 /// Hash from `(e, f)` to its slot in the CSR arrays: one small open-addressing table per row,
-/// all in one array, so a probe is usually one cache line and the rows of frequent words stay
-/// hot in cache (much faster than a binary search through a long row). A bucket is `[f, slot]`.
+/// so a probe is usually one cache line and the rows of frequent words stay hot in cache (much
+/// faster than a binary search through a long row). A bucket is `[f, slot]`. Rows are separate
+/// allocations, made as the build frees its per-row lists, so they reuse that memory.
 struct SlotIndex {
-    /// Row `e`'s buckets are `buckets[starts[e]..starts[e + 1]]`, a power of two (or none).
-    starts: Vec<usize>,
-    /// `slot == u32::MAX` marks an empty bucket.
-    buckets: Vec<[u32; 2]>,
+    /// Row `e`'s buckets, a power of two at most 2/3 full (empty for an empty row).
+    rows: Vec<Box<[[u32; 2]]>>,
 }
 
 impl SlotIndex {
     const EMPTY: u32 = u32::MAX;
 
-    /// Room for rows of the given lengths, each at most 2/3 full.
-    fn new(row_lens: impl Iterator<Item = usize>) -> Self {
-        let mut starts = vec![0];
-        let mut total = 0;
-        for len in row_lens {
-            if len > 0 {
-                total += (len + len / 2 + 1).next_power_of_two().max(2);
-            }
-            starts.push(total);
-        }
-        SlotIndex {
-            starts,
-            buckets: vec![[0, Self::EMPTY]; total],
-        }
-    }
-
-    /// Row `e`'s first bucket and `size - 1`, and the home of `f` in it.
+    /// Row `e`'s `size - 1` and the home of `f` in it.
     #[inline(always)]
-    fn home(&self, e: usize, f: u32) -> (usize, usize, usize) {
-        let (base, size) = (self.starts[e], self.starts[e + 1] - self.starts[e]);
+    fn home(size: usize, f: u32) -> (usize, usize) {
         let bits = size.trailing_zeros().max(1);
         let h = (u64::from(f).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
-        (base, size.wrapping_sub(1), h & size.wrapping_sub(1))
+        let mask = size.wrapping_sub(1);
+        (mask, h & mask)
     }
 
-    fn insert(&mut self, e: usize, f: u32, slot: u32) {
-        let (base, mask, mut h) = self.home(e, f);
-        while self.buckets[base + h][1] != Self::EMPTY {
-            h = (h + 1) & mask;
+    /// Adds the next row: its sorted words get slots `first, first + 1, ...`.
+    fn push_row(&mut self, words: &[u32], first: u32) {
+        if words.is_empty() {
+            self.rows.push(Box::new([]));
+            return;
         }
-        self.buckets[base + h] = [f, slot];
+        let size = (words.len() + words.len() / 2 + 1)
+            .next_power_of_two()
+            .max(2);
+        let mut buckets = vec![[0, Self::EMPTY]; size].into_boxed_slice();
+        for (k, &f) in words.iter().enumerate() {
+            let (mask, mut h) = Self::home(size, f);
+            while buckets[h][1] != Self::EMPTY {
+                h = (h + 1) & mask;
+            }
+            buckets[h] = [f, first + k as u32];
+        }
+        self.rows.push(buckets);
     }
 
     /// Slot of `(e, f)`, if the pair was seen.
     #[inline(always)]
     fn get(&self, e: usize, f: u32) -> Option<u32> {
-        let (base, mask, mut h) = self.home(e, f);
-        if mask == usize::MAX {
-            return None; // empty row
+        let buckets = &self.rows[e];
+        if buckets.is_empty() {
+            return None;
         }
+        let (mask, mut h) = Self::home(buckets.len(), f);
         loop {
-            let [bf, slot] = self.buckets[base + h];
+            let [bf, slot] = buckets[h];
             if slot == Self::EMPTY {
                 return None;
             }
@@ -372,14 +368,14 @@ impl Table {
             ));
         }
         let mut offsets = Vec::with_capacity(rows + 1);
-        let mut index = SlotIndex::new(lists.iter().map(Vec::len));
+        let mut index = SlotIndex {
+            rows: Vec::with_capacity(rows),
+        };
         let mut slot = 0u32;
         offsets.push(0);
-        for (e, list) in lists.iter_mut().enumerate() {
-            for &f in list.iter() {
-                index.insert(e, f, slot);
-                slot += 1;
-            }
+        for list in lists.iter_mut() {
+            index.push_row(list, slot);
+            slot += list.len() as u32;
             *list = Vec::new();
             offsets.push(slot as usize);
         }
