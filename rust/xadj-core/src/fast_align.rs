@@ -121,7 +121,7 @@ pub fn align(
 }
 
 /// Forward and reverse alignment at once (for symmetrisation): `(forward, reverse)`.
-/// `opts.reverse` is ignored. `on_progress` runs on the calling thread about every 50 ms.
+/// `opts.reverse` is ignored. `on_progress` runs on the calling thread about every 20 ms.
 #[allow(clippy::type_complexity)]
 pub fn align_both(
     source: &Ragged<u32>,
@@ -131,6 +131,7 @@ pub fn align_both(
     on_progress: &mut dyn FnMut(Progress) -> Result<()>,
 ) -> Result<((Alignment, AlignStats), (Alignment, AlignStats))> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
     validate(source, target, vocab_size, opts)?;
     let stop = AtomicBool::new(false);
     // Per direction: pairs done so far, iteration in progress.
@@ -158,11 +159,27 @@ pub fn align_both(
             }
         })
     };
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| rayon::join(|| run_one(0), || run_one(1)));
-        let mut failed = None;
-        while !worker.is_finished() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+    // Both directions are jobs of the current rayon pool (the global one when called from
+    // outside any pool); this thread polls progress and, when it is a worker of that pool,
+    // helps with pending jobs in between.
+    let results: [Mutex<Option<Result<(Alignment, AlignStats)>>>; 2] = Default::default();
+    let finished = AtomicUsize::new(0);
+    let mut failed = None;
+    rayon::in_place_scope(|scope| {
+        for dir in 0..2 {
+            let (run_one, results, finished) = (&run_one, &results, &finished);
+            scope.spawn(move |_| {
+                let r = run_one(dir);
+                if let Ok(mut slot) = results[dir].lock() {
+                    *slot = Some(r);
+                }
+                finished.fetch_add(1, Ordering::Release);
+            });
+        }
+        while finished.load(Ordering::Acquire) < 2 {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             if failed.is_none() {
                 let p = Progress {
                     iteration: iter[0]
@@ -177,15 +194,18 @@ pub fn align_both(
                 }
             }
         }
-        let joined = worker
-            .join()
-            .map_err(|_| Error::Invalid("fast_align worker thread panicked".into()))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let (fwd, rev) = joined;
-        Ok((fwd?, rev?))
-    })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let [fwd, rev] = results.map(|m| {
+        m.into_inner().ok().flatten().unwrap_or_else(|| {
+            Err(Error::Invalid(
+                "fast_align: a direction did not finish".into(),
+            ))
+        })
+    });
+    Ok((fwd?, rev?))
 }
 
 fn validate(
