@@ -6,10 +6,13 @@
 //!
 //! Layout: the co-occurrence table is CSR, one row per conditioning word (plus NULL, last), each
 //! row the sorted ids of the words it co-occurs with, as flat `f64` arrays of probabilities and
-//! expected counts, and per-row open-addressing hashes from `(word, word)` to the slot. Sentences are processed in data-defined chunks in parallel; each
-//! chunk records `(slot, posterior)` pairs, which are then added to the counts in sentence order
-//! (slot ranges split across threads), so every count is summed in exactly fast_align's
-//! single-thread order and the result does not depend on the number of threads.
+//! expected counts, with a small open-addressing hash per row from word to slot. Nothing is
+//! re-parsed between iterations. Sentences are processed in data-defined chunks in parallel;
+//! each chunk records `(slot, posterior)` pairs, which are then added to the counts in sentence
+//! order (slot ranges split across threads), so every expected count is summed in fast_align's
+//! single-thread order and no result depends on the number of threads. (Sums fast_align takes
+//! in hash-map order, per-row totals and the tension model's sum over lengths, are taken in
+//! sorted order here; on the fixtures that changes no output line.)
 
 use crate::pharaoh::{Alignment, Link};
 use crate::ragged::{check_offsets, Ragged};
