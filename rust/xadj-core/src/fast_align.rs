@@ -6,10 +6,13 @@
 //!
 //! Layout: the co-occurrence table is CSR, one row per conditioning word (plus NULL, last), each
 //! row the sorted ids of the words it co-occurs with, as flat `f64` arrays of probabilities and
-//! expected counts, and an open-addressing hash from `(word, word)` to the slot. Sentences are processed in data-defined chunks in parallel; each
-//! chunk records `(slot, posterior)` pairs, which are then added to the counts in sentence order
-//! (slot ranges split across threads), so every count is summed in exactly fast_align's
-//! single-thread order and the result does not depend on the number of threads.
+//! expected counts, with a small open-addressing hash per row from word to slot. Nothing is
+//! re-parsed between iterations. Sentences are processed in data-defined chunks in parallel;
+//! each chunk records `(slot, posterior)` pairs, which are then added to the counts in sentence
+//! order (slot ranges split across threads), so every expected count is summed in fast_align's
+//! single-thread order and no result depends on the number of threads. (Sums fast_align takes
+//! in hash-map order, per-row totals and the tension model's sum over lengths, are taken in
+//! sorted order here; on the fixtures that changes no output line.)
 
 use crate::pharaoh::{Alignment, Link};
 use crate::ragged::{check_offsets, Ragged};
@@ -86,9 +89,9 @@ pub struct Progress {
 }
 
 /// Upper bound on `m * (n + 1)` posterior entries per chunk, and chunks per wave. A wave's
-/// buffers hold at most `CHUNK_ENTRIES * WAVE_CHUNKS` entries of 12 bytes (about 6 MB).
+/// buffers hold at most `CHUNK_ENTRIES * WAVE_CHUNKS` entries of 12 bytes (about 5 MB).
 const CHUNK_ENTRIES: usize = 1 << 16;
-const WAVE_CHUNKS: usize = 8;
+const WAVE_CHUNKS: usize = 6;
 /// Pairs per decoding chunk in the final iteration.
 const DECODE_CHUNK: usize = 2048;
 
@@ -109,7 +112,7 @@ pub fn align(
     } else {
         (source, target)
     };
-    let mut aligner = Aligner::new(cond, pred, vocab_size, opts);
+    let mut aligner = Aligner::new(cond, pred, vocab_size, opts)?;
     let total = cond.len() * opts.iterations;
     aligner.run(&mut |iteration, done| {
         on_progress(Progress {
@@ -121,7 +124,7 @@ pub fn align(
 }
 
 /// Forward and reverse alignment at once (for symmetrisation): `(forward, reverse)`.
-/// `opts.reverse` is ignored. `on_progress` runs on the calling thread about every 50 ms.
+/// `opts.reverse` is ignored. `on_progress` runs on the calling thread about every 20 ms.
 #[allow(clippy::type_complexity)]
 pub fn align_both(
     source: &Ragged<u32>,
@@ -131,6 +134,7 @@ pub fn align_both(
     on_progress: &mut dyn FnMut(Progress) -> Result<()>,
 ) -> Result<((Alignment, AlignStats), (Alignment, AlignStats))> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
     validate(source, target, vocab_size, opts)?;
     let stop = AtomicBool::new(false);
     // Per direction: pairs done so far, iteration in progress.
@@ -147,7 +151,7 @@ pub fn align_both(
             reverse: dir == 1,
             ..opts.clone()
         };
-        let mut aligner = Aligner::new(cond, pred, vocab_size, &o);
+        let mut aligner = Aligner::new(cond, pred, vocab_size, &o)?;
         aligner.run(&mut |it, d| {
             done[dir].store(d, Ordering::Relaxed);
             iter[dir].store(it, Ordering::Relaxed);
@@ -158,11 +162,27 @@ pub fn align_both(
             }
         })
     };
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| rayon::join(|| run_one(0), || run_one(1)));
-        let mut failed = None;
-        while !worker.is_finished() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+    // Both directions are jobs of the current rayon pool (the global one when called from
+    // outside any pool); this thread polls progress and, when it is a worker of that pool,
+    // helps with pending jobs in between.
+    let results: [Mutex<Option<Result<(Alignment, AlignStats)>>>; 2] = Default::default();
+    let finished = AtomicUsize::new(0);
+    let mut failed = None;
+    rayon::in_place_scope(|scope| {
+        for dir in 0..2 {
+            let (run_one, results, finished) = (&run_one, &results, &finished);
+            scope.spawn(move |_| {
+                let r = run_one(dir);
+                if let Ok(mut slot) = results[dir].lock() {
+                    *slot = Some(r);
+                }
+                finished.fetch_add(1, Ordering::Release);
+            });
+        }
+        while finished.load(Ordering::Acquire) < 2 {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             if failed.is_none() {
                 let p = Progress {
                     iteration: iter[0]
@@ -177,15 +197,18 @@ pub fn align_both(
                 }
             }
         }
-        let joined = worker
-            .join()
-            .map_err(|_| Error::Invalid("fast_align worker thread panicked".into()))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let (fwd, rev) = joined;
-        Ok((fwd?, rev?))
-    })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let [fwd, rev] = results.map(|m| {
+        m.into_inner().ok().flatten().unwrap_or_else(|| {
+            Err(Error::Invalid(
+                "fast_align: a direction did not finish".into(),
+            ))
+        })
+    });
+    Ok((fwd?, rev?))
 }
 
 fn validate(
@@ -241,53 +264,61 @@ struct Table {
     count: Vec<f64>,
 }
 
-/// Open-addressing hash from `(e, f)` to its slot in the CSR arrays: one probe, usually one
-/// cache line, instead of a binary search through a long row. A bucket holds `[f, slot]`; the
-/// slot's row range identifies `e`, so `e` need not be stored.
+/// Hash from `(e, f)` to its slot in the CSR arrays: one small open-addressing table per row,
+/// so a probe is usually one cache line and the rows of frequent words stay hot in cache (much
+/// faster than a binary search through a long row). A bucket is `[f, slot]`. Rows are separate
+/// allocations, made as the build frees its per-row lists, so they reuse that memory.
 struct SlotIndex {
-    shift: u32,
-    /// `slot == u32::MAX` marks an empty bucket.
-    buckets: Vec<[u32; 2]>,
+    /// Row `e`'s buckets, a power of two at most 2/3 full (empty for an empty row).
+    rows: Vec<Box<[[u32; 2]]>>,
 }
 
 impl SlotIndex {
     const EMPTY: u32 = u32::MAX;
 
-    fn new(entries: usize) -> Self {
-        // Load factor at most 2/3.
-        let size = (entries + entries / 2 + 1).next_power_of_two().max(16);
-        SlotIndex {
-            shift: 64 - size.trailing_zeros(),
-            buckets: vec![[0, Self::EMPTY]; size],
+    /// Row `e`'s `size - 1` and the home of `f` in it.
+    #[inline(always)]
+    fn home(size: usize, f: u32) -> (usize, usize) {
+        let bits = size.trailing_zeros().max(1);
+        let h = (u64::from(f).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+        let mask = size.wrapping_sub(1);
+        (mask, h & mask)
+    }
+
+    /// Adds the next row: its sorted words get slots `first, first + 1, ...`.
+    fn push_row(&mut self, words: &[u32], first: u32) {
+        if words.is_empty() {
+            self.rows.push(Box::new([]));
+            return;
         }
-    }
-
-    #[inline]
-    fn home(&self, e: u32, f: u32) -> usize {
-        let key = (u64::from(e) << 32) | u64::from(f);
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
-    }
-
-    fn insert(&mut self, e: u32, f: u32, slot: u32) {
-        let mask = self.buckets.len() - 1;
-        let mut h = self.home(e, f);
-        while self.buckets[h][1] != Self::EMPTY {
-            h = (h + 1) & mask;
+        let size = (words.len() + words.len() / 2 + 1)
+            .next_power_of_two()
+            .max(2);
+        let mut buckets = vec![[0, Self::EMPTY]; size].into_boxed_slice();
+        for (k, &f) in words.iter().enumerate() {
+            let (mask, mut h) = Self::home(size, f);
+            while buckets[h][1] != Self::EMPTY {
+                h = (h + 1) & mask;
+            }
+            buckets[h] = [f, first + k as u32];
         }
-        self.buckets[h] = [f, slot];
+        self.rows.push(buckets);
     }
 
-    #[inline]
-    /// Slot of `(e, f)`, where row `e` spans slots `row.0..row.1`.
-    fn get(&self, e: u32, f: u32, row: (usize, usize)) -> Option<u32> {
-        let mask = self.buckets.len() - 1;
-        let mut h = self.home(e, f);
+    /// Slot of `(e, f)`, if the pair was seen.
+    #[inline(always)]
+    fn get(&self, e: usize, f: u32) -> Option<u32> {
+        let buckets = &self.rows[e];
+        if buckets.is_empty() {
+            return None;
+        }
+        let (mask, mut h) = Self::home(buckets.len(), f);
         loop {
-            let [bf, slot] = self.buckets[h];
+            let [bf, slot] = buckets[h];
             if slot == Self::EMPTY {
                 return None;
             }
-            if bf == f && (row.0..row.1).contains(&(slot as usize)) {
+            if bf == f {
                 return Some(slot);
             }
             h = (h + 1) & mask;
@@ -302,19 +333,41 @@ impl Table {
         active: &[u32],
         rows: usize,
         use_null: bool,
-    ) -> Table {
+    ) -> Result<Table> {
         // Per-row lists, sorted and deduplicated whenever they doubled, so memory stays near
-        // the number of distinct pairs rather than the number of co-occurring tokens.
+        // the number of distinct pairs rather than the number of co-occurring tokens. A row
+        // that grows as large as a bitset over the vocabulary switches to one, and from then
+        // on only takes words it has not seen.
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); rows];
         let mut clean: Vec<usize> = vec![0; rows];
+        let mut seen: Vec<Option<Box<[u64]>>> = vec![None; rows];
+        let words = rows - 1;
         let null = rows - 1;
         let mut add = |row: usize, ws: &[u32], lists: &mut Vec<Vec<u32>>| {
             let list = &mut lists[row];
+            if let Some(bits) = seen[row].as_mut() {
+                for &w in ws {
+                    let (q, b) = (w as usize / 64, 1u64 << (w % 64));
+                    if bits[q] & b == 0 {
+                        bits[q] |= b;
+                        list.push(w);
+                    }
+                }
+                return;
+            }
             list.extend_from_slice(ws);
             if list.len() >= 2 * clean[row] + 256 {
                 list.sort_unstable();
                 list.dedup();
                 clean[row] = list.len();
+                if clean[row] * 32 >= words {
+                    let mut bits = vec![0u64; words.div_ceil(64)].into_boxed_slice();
+                    for &w in list.iter() {
+                        bits[w as usize / 64] |= 1u64 << (w % 64);
+                    }
+                    seen[row] = Some(bits);
+                    list.shrink_to(2 * list.len());
+                }
             }
         };
         for &k in active {
@@ -326,37 +379,41 @@ impl Table {
                 add(null, ws, &mut lists);
             }
         }
+        drop(seen);
         lists.par_iter_mut().for_each(|l| {
             l.sort_unstable();
             l.dedup();
         });
-        let total = lists.iter().map(Vec::len).sum();
+        let total: usize = lists.iter().map(Vec::len).sum();
+        if total >= u32::MAX as usize {
+            return Err(Error::Invalid(
+                "fast_align: more than 2^32 distinct word pairs".into(),
+            ));
+        }
         let mut offsets = Vec::with_capacity(rows + 1);
-        let mut index = SlotIndex::new(total);
+        let mut index = SlotIndex {
+            rows: Vec::with_capacity(rows),
+        };
         let mut slot = 0u32;
         offsets.push(0);
-        for (e, list) in lists.iter_mut().enumerate() {
-            for &f in list.iter() {
-                index.insert(e as u32, f, slot);
-                slot += 1;
-            }
+        for list in lists.iter_mut() {
+            index.push_row(list, slot);
+            slot += list.len() as u32;
             *list = Vec::new();
             offsets.push(slot as usize);
         }
-        Table {
+        Ok(Table {
             offsets,
             index,
             prob: vec![1e-9; total], // quirk: iteration 0 uses t = 1e-9 everywhere
             count: vec![0.0; total],
-        }
+        })
     }
 
-    /// Slot of `(e, f)`; present for every pair seen in training.
-    #[inline]
-    fn slot(&self, e: usize, f: u32) -> Result<u32> {
-        self.index
-            .get(e as u32, f, (self.offsets[e], self.offsets[e + 1]))
-            .ok_or_else(|| Error::Invalid("fast_align: word pair missing from the table".into()))
+    /// Slot of `(e, f)` (present for every pair seen in training), `u32::MAX` if absent.
+    #[inline(always)]
+    fn slot(&self, e: usize, f: u32) -> u32 {
+        self.index.get(e, f).unwrap_or(SlotIndex::EMPTY)
     }
 
     /// M-step: probabilities from counts (VB or maximum likelihood), counts reset.
@@ -533,7 +590,7 @@ impl<'a> Aligner<'a> {
         pred: &'a Ragged<u32>,
         vocab_size: usize,
         opts: &'a AlignOptions,
-    ) -> Self {
+    ) -> Result<Self> {
         let mut stats = AlignStats {
             pairs: cond.len(),
             ..AlignStats::default()
@@ -561,7 +618,7 @@ impl<'a> Aligner<'a> {
         if active.len() > start {
             chunks.push((start, active.len()));
         }
-        let table = Table::build(cond, pred, &active, vocab_size + 1, opts.use_null);
+        let table = Table::build(cond, pred, &active, vocab_size + 1, opts.use_null)?;
         stats.cooccurrences = table.prob.len();
         let mut all: Vec<(u32, u32)> = active
             .iter()
@@ -582,7 +639,7 @@ impl<'a> Aligner<'a> {
                 size_counts.push(1.0);
             }
         }
-        Aligner {
+        Ok(Aligner {
             cond,
             pred,
             opts,
@@ -596,7 +653,7 @@ impl<'a> Aligner<'a> {
             priors: Vec::new(),
             prior_offsets: Vec::new(),
             stats,
-        }
+        })
     }
 
     /// Runs all iterations; `progress(iteration, pairs_done)`.
@@ -610,7 +667,14 @@ impl<'a> Aligner<'a> {
             let base = iter * pairs;
             self.cache_priors();
             if iter + 1 == self.opts.iterations {
-                let mut parts = Vec::new();
+                // At most one link per predicted word: reserve that once and append each wave,
+                // so the output is never held twice.
+                let max_links = self
+                    .active
+                    .iter()
+                    .map(|&k| self.pred.row(k as usize).len())
+                    .sum();
+                let mut links_out: Alignment = Ragged::with_capacity(pairs, max_links);
                 let mut likelihood = 0.0;
                 let starts: Vec<usize> = (0..pairs).step_by(DECODE_CHUNK).collect();
                 for wave in starts.chunks(WAVE_CHUNKS) {
@@ -621,13 +685,17 @@ impl<'a> Aligner<'a> {
                     for (links, ll) in outs {
                         out_pos += links.len();
                         likelihood += ll;
-                        parts.push(links);
+                        let base = links_out.values.len() as i64;
+                        links_out
+                            .offsets
+                            .extend(links.offsets[1..].iter().map(|o| o + base));
+                        links_out.values.extend_from_slice(&links.values);
                     }
                     progress(iter + 1, base + out_pos)?;
                 }
                 self.stats.log_likelihood_per_iteration.push(likelihood);
                 self.stats.final_tension = self.tension;
-                return Ok((Ragged::concat(parts), std::mem::take(&mut self.stats)));
+                return Ok((links_out, std::mem::take(&mut self.stats)));
             }
             self.train_iteration(iter, &mut |done| progress(iter + 1, base + done))?;
             progress(iter + 1, base + pairs)?;
@@ -790,37 +858,59 @@ impl<'a> Aligner<'a> {
         out.posts.reserve_exact(cap);
         let mut scratch = Vec::new();
         let mut probs = Vec::new();
+        let mut src_pos = Vec::new();
         for &k in &self.active[s..e] {
             let (src, trg) = (self.cond.row(k as usize), self.pred.row(k as usize));
             let (n, m) = (src.len(), trg.len());
             probs.resize(n + 1, 0.0);
             let pair_prior = self.pair_prior(m, n, &mut scratch);
-            for (j, (&f, prior)) in trg.iter().zip(pair_prior.chunks(n + 1)).enumerate() {
+            src_pos.clear();
+            src_pos.extend((1..=n).map(|i| i as f64 / n as f64));
+            let first_slot = out.slots.len();
+            self.lookup(src, trg, &mut out.slots)?;
+            let width = n + usize::from(use_null);
+            let pair_slots = &out.slots[first_slot..];
+            for (j, prior) in pair_prior.chunks(n + 1).enumerate() {
                 let mut sum = 0.0;
-                let first = out.slots.len();
-                if use_null {
-                    let slot = t.slot(self.null_row, f)?;
-                    probs[0] = t.prob[slot as usize] * prior[0];
-                    sum += probs[0];
-                    out.slots.push(slot);
-                }
-                for i in 1..=n {
-                    let slot = t.slot(src[i - 1] as usize, f)?;
-                    probs[i] = t.prob[slot as usize] * prior[i];
-                    sum += probs[i];
-                    out.slots.push(slot);
-                }
+                let first = first_slot + j * width;
+                let slots = &pair_slots[j * width..(j + 1) * width];
                 let from = usize::from(!use_null);
+                for ((p, &a), &slot) in probs[from..].iter_mut().zip(&prior[from..]).zip(slots) {
+                    *p = t.prob[slot as usize] * a;
+                    sum += *p;
+                }
                 out.posts.extend(probs[from..].iter().map(|&p| p / sum));
                 // quirk: the feature uses the 0-based predicted position.
                 let posts = &out.posts[first + usize::from(use_null)..];
-                for (i, &p) in posts.iter().enumerate() {
-                    out.emp_feat += diag::feature(j as u32, i as u32 + 1, m as u32, n as u32) * p;
+                let jm = j as f64 / m as f64;
+                for (&i_n, &p) in src_pos.iter().zip(posts) {
+                    out.emp_feat += -(i_n - jm).abs() * p; // = diag::feature(j, i, m, n)
                 }
                 out.likelihood += sum.ln();
             }
         }
         Ok(out)
+    }
+
+    /// Slots of a pair, predicted word by predicted word: NULL (with `use_null`), then each
+    /// conditioning word. Done in one tight loop so the independent probes overlap.
+    fn lookup(&self, src: &[u32], trg: &[u32], slots: &mut Vec<u32>) -> Result<()> {
+        let t = &self.table;
+        let first = slots.len();
+        for &f in trg {
+            if self.opts.use_null {
+                slots.push(t.slot(self.null_row, f));
+            }
+            for &e in src {
+                slots.push(t.slot(e as usize, f));
+            }
+        }
+        if slots[first..].contains(&SlotIndex::EMPTY) {
+            return Err(Error::Invalid(
+                "fast_align: word pair missing from the table".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Viterbi decoding of input pairs `s..e` (all of them, skipped ones as empty rows).
@@ -830,7 +920,7 @@ impl<'a> Aligner<'a> {
         let mut links: Alignment = Ragged::with_capacity(e - s, 0);
         let mut likelihood = 0.0;
         let mut scratch = Vec::new();
-        let mut probs = Vec::new();
+        let mut slots = Vec::new();
         for k in s..e {
             let (src, trg) = (self.cond.row(k), self.pred.row(k));
             let (n, m) = (src.len(), trg.len());
@@ -838,26 +928,32 @@ impl<'a> Aligner<'a> {
                 links.end_row();
                 continue;
             }
-            probs.resize(n + 1, 0.0);
             let pair_prior = self.pair_prior(m, n, &mut scratch);
-            for (j, (&f, prior)) in trg.iter().zip(pair_prior.chunks(n + 1)).enumerate() {
+            slots.clear();
+            self.lookup(src, trg, &mut slots)?;
+            let width = n + usize::from(o.use_null);
+            for (j, (prior, slots)) in pair_prior
+                .chunks(n + 1)
+                .zip(slots.chunks(width))
+                .enumerate()
+            {
                 let mut sum = 0.0;
                 let mut best = None;
                 let mut max_p = -1.0;
+                let mut slots = slots.iter();
                 if o.use_null {
-                    let slot = t.slot(self.null_row, f)?;
-                    probs[0] = t.prob[slot as usize] * prior[0];
-                    sum += probs[0];
-                    max_p = probs[0];
+                    let slot = slots.next().copied().unwrap_or_default();
+                    let p = t.prob[slot as usize] * prior[0];
+                    sum += p;
+                    max_p = p;
                 }
-                for i in 1..=n {
-                    let slot = t.slot(src[i - 1] as usize, f)?;
-                    probs[i] = t.prob[slot as usize] * prior[i];
-                    sum += probs[i];
+                for (i, &slot) in slots.enumerate() {
+                    let p = t.prob[slot as usize] * prior[i + 1];
+                    sum += p;
                     // quirk: strict `>`, so the first maximum wins and NULL wins ties.
-                    if probs[i] > max_p {
-                        max_p = probs[i];
-                        best = Some(i - 1);
+                    if p > max_p {
+                        max_p = p;
+                        best = Some(i);
                     }
                 }
                 likelihood += sum.ln();

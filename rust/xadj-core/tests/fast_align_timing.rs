@@ -1,6 +1,9 @@
 //! Throughput and peak memory of the aligner on Multi30k EN-FR (run by hand, release mode):
-//! `XADJ_TIMING_REPEAT=4 cargo test -p xadj-core --release --test fast_align_timing -- --ignored --nocapture`
-//! Prints pairs/s per direction with 1 and 2 threads, both directions at once, and VmHWM.
+//! `XADJ_TIMING_REPEAT=4 XADJ_TIMING_MODE=fwd1 cargo test -p xadj-core --release \
+//!    --test fast_align_timing -- --ignored --nocapture`
+//! Modes (one a process, so VmHWM is that mode's peak): `fwd1`, `rev1`, `fwd2`, `rev2` (one
+//! direction, 1 or 2 threads), `both2` (both directions at once, 2 threads); unset: all in one
+//! process (later peaks then include earlier runs' allocator leftovers).
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
@@ -16,6 +19,20 @@ fn peak_rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// CPU seconds used by the process so far (all threads; 100 ticks a second).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |k: usize| {
+        fields
+            .get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
 }
 
 fn repeat(r: &Ragged<u32>, times: usize) -> Ragged<u32> {
@@ -57,43 +74,57 @@ fn multi30k_throughput() {
         peak_rss_mb()
     );
     let o = AlignOptions::default();
-    for threads in [1, 2] {
+    let mode = std::env::var("XADJ_TIMING_MODE").unwrap_or_default();
+    let runs: Vec<(usize, bool)> = match mode.as_str() {
+        "fwd1" => vec![(1, false)],
+        "rev1" => vec![(1, true)],
+        "fwd2" => vec![(2, false)],
+        "rev2" => vec![(2, true)],
+        "both2" => vec![],
+        _ => vec![(1, false), (1, true), (2, false), (2, true)],
+    };
+    for &(threads, reverse) in &runs {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
-        for reverse in [false, true] {
-            let o = AlignOptions {
-                reverse,
-                ..o.clone()
-            };
-            let t = Instant::now();
-            let (_, stats) = pool
-                .install(|| align(&src, &trg, v, &o, &mut |_| Ok(())))
-                .unwrap();
-            let s = t.elapsed().as_secs_f64();
-            println!(
-                "{} {threads} thread(s): {:.2} s, {:.0} pairs/s, table {} pairs, peak RSS {:.1} MB",
-                if reverse { "reverse" } else { "forward" },
-                s,
-                pairs as f64 / s,
-                stats.cooccurrences,
-                peak_rss_mb()
-            );
-        }
+        let o = AlignOptions {
+            reverse,
+            ..o.clone()
+        };
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let (_, stats) = pool
+            .install(|| align(&src, &trg, v, &o, &mut |_| Ok(())))
+            .unwrap();
+        let (s, c) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        println!(
+            "{} {threads} thread(s): {:.2} s wall, {:.0} pairs/s; {:.2} CPU s, {:.0} pairs/CPU-s; table {} pairs, peak RSS {:.1} MB",
+            if reverse { "reverse" } else { "forward" },
+            s,
+            pairs as f64 / s,
+            c,
+            pairs as f64 / c,
+            stats.cooccurrences,
+            peak_rss_mb()
+        );
+    }
+    if !runs.is_empty() && !mode.is_empty() {
+        return;
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_seconds());
     pool.install(|| align_both(&src, &trg, v, &o, &mut |_| Ok(())))
         .unwrap();
-    let s = t.elapsed().as_secs_f64();
+    let (s, c) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
     println!(
-        "both directions, 2 threads: {:.2} s, {:.0} pairs/s per direction, peak RSS {:.1} MB",
+        "both directions, 2 threads: {:.2} s wall, {:.0} pairs/s per direction; {:.2} CPU s, {:.0} pair-directions/CPU-s; peak RSS {:.1} MB",
         s,
         pairs as f64 / s,
+        c,
+        2.0 * pairs as f64 / c,
         peak_rss_mb()
     );
 }
