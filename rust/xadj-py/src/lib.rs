@@ -66,7 +66,12 @@ fn slice2<'a>(a: &'a PyReadonlyArray2<'_, i32>, name: &str) -> PyResult<&'a [i32
         .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
 }
 
-fn words_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Ragged<u32>> {
+fn words_from_numpy(
+    values: &PyReadonlyArray1<'_, i32>,
+    offsets: &PyReadonlyArray1<'_, i64>,
+    name: &str,
+) -> PyResult<Ragged<u32>> {
+    let (values, offsets) = (slice(values, name)?, slice(offsets, name)?);
     check_offsets(name, offsets, values.len()).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
         return Err(PyValueError::new_err(format!("{name}: negative word id")));
@@ -77,7 +82,12 @@ fn words_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Rag
     })
 }
 
-fn links_from_numpy(values: &[i32], offsets: &[i64], name: &str) -> PyResult<Alignment> {
+fn links_from_numpy(
+    links: &PyReadonlyArray2<'_, i32>,
+    offsets: &PyReadonlyArray1<'_, i64>,
+    name: &str,
+) -> PyResult<Alignment> {
+    let (values, offsets) = (slice2(links, name)?, slice(offsets, name)?);
     check_offsets(name, offsets, values.len() / 2).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
         return Err(PyValueError::new_err(format!(
@@ -178,21 +188,9 @@ fn filter_links<'py>(
     Arr1<'py, i64>,
     Bound<'py, PyDict>,
 )> {
-    let source = words_from_numpy(
-        slice(&src_values, "src_values")?,
-        slice(&src_offsets, "src_offsets")?,
-        "source",
-    )?;
-    let target = words_from_numpy(
-        slice(&tgt_values, "tgt_values")?,
-        slice(&tgt_offsets, "tgt_offsets")?,
-        "target",
-    )?;
-    let links = links_from_numpy(
-        slice2(&links, "links")?,
-        slice(&link_offsets, "link_offsets")?,
-        name,
-    )?;
+    let source = words_from_numpy(&src_values, &src_offsets, "source")?;
+    let target = words_from_numpy(&tgt_values, &tgt_offsets, "target")?;
+    let links = links_from_numpy(&links, &link_offsets, name)?;
     let opts = FilterOptions {
         max_words,
         one_to_one,
@@ -230,21 +228,9 @@ fn map_corpus<'py>(
     max_pieces: usize,
     drop_unlinked: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    let source = words_from_numpy(
-        slice(&src_values, "src_values")?,
-        slice(&src_offsets, "src_offsets")?,
-        "source",
-    )?;
-    let target = words_from_numpy(
-        slice(&tgt_values, "tgt_values")?,
-        slice(&tgt_offsets, "tgt_offsets")?,
-        "target",
-    )?;
-    let links = links_from_numpy(
-        slice2(&links, "links")?,
-        slice(&link_offsets, "link_offsets")?,
-        "links",
-    )?;
+    let source = words_from_numpy(&src_values, &src_offsets, "source")?;
+    let target = words_from_numpy(&tgt_values, &tgt_offsets, "target")?;
+    let links = links_from_numpy(&links, &link_offsets, "links")?;
     let (tv, to) = (
         slice(&table_values, "table_values")?,
         slice(&table_offsets, "table_offsets")?,
@@ -262,32 +248,8 @@ fn map_corpus<'py>(
         subword::map_corpus(&source, &target, &links, &table, &opts)
     })?;
     let arrays = PyDict::new(py);
-    arrays.set_item("src_pieces", p.source.pieces.values.into_pyarray(py))?;
-    arrays.set_item(
-        "src_piece_offsets",
-        p.source.pieces.offsets.into_pyarray(py),
-    )?;
-    arrays.set_item(
-        "src_word_starts",
-        p.source.word_starts.values.into_pyarray(py),
-    )?;
-    arrays.set_item(
-        "src_word_offsets",
-        p.source.word_starts.offsets.into_pyarray(py),
-    )?;
-    arrays.set_item("tgt_pieces", p.target.pieces.values.into_pyarray(py))?;
-    arrays.set_item(
-        "tgt_piece_offsets",
-        p.target.pieces.offsets.into_pyarray(py),
-    )?;
-    arrays.set_item(
-        "tgt_word_starts",
-        p.target.word_starts.values.into_pyarray(py),
-    )?;
-    arrays.set_item(
-        "tgt_word_offsets",
-        p.target.word_starts.offsets.into_pyarray(py),
-    )?;
+    put_side(&arrays, "src", p.source)?;
+    put_side(&arrays, "tgt", p.target)?;
     let (l, o) = links_to_numpy(py, p.links);
     arrays.set_item("links", l)?;
     arrays.set_item("link_offsets", o)?;
@@ -300,6 +262,27 @@ fn map_corpus<'py>(
     d.set_item("pairs_kept", stats.pairs_kept)?;
     d.set_item("links_kept", stats.links_kept)?;
     Ok((arrays, d))
+}
+
+fn put_side(d: &Bound<'_, PyDict>, prefix: &str, side: subword::SideArrays) -> PyResult<()> {
+    let py = d.py();
+    d.set_item(
+        format!("{prefix}_pieces"),
+        side.pieces.values.into_pyarray(py),
+    )?;
+    d.set_item(
+        format!("{prefix}_piece_offsets"),
+        side.pieces.offsets.into_pyarray(py),
+    )?;
+    d.set_item(
+        format!("{prefix}_word_starts"),
+        side.word_starts.values.into_pyarray(py),
+    )?;
+    d.set_item(
+        format!("{prefix}_word_offsets"),
+        side.word_starts.offsets.into_pyarray(py),
+    )?;
+    Ok(())
 }
 
 type SideOut<'py> = (
@@ -324,6 +307,21 @@ fn side_to_numpy(py: Python<'_>, s: batch::SideBatch) -> SideOut<'_> {
     )
 }
 
+/// One side of a prepared dataset: pieces, piece offsets, word starts, word offsets.
+type SideArg<'py> = (
+    PyReadonlyArray1<'py, i32>,
+    PyReadonlyArray1<'py, i64>,
+    PyReadonlyArray1<'py, i32>,
+    PyReadonlyArray1<'py, i64>,
+);
+
+fn side_view<'a>(s: &'a SideArg<'_>) -> PyResult<SideView<'a>> {
+    Ok(SideView {
+        pieces: RowsView::new(slice(&s.0, "pieces")?, slice(&s.1, "piece offsets")?, 1),
+        word_starts: RowsView::new(slice(&s.2, "word starts")?, slice(&s.3, "word offsets")?, 1),
+    })
+}
+
 /// Assembles one batch; returns `(other side, english side, english_aligned)`, each side as
 /// `(input_ids, attention_mask, piece_positions, piece_words, n_words)`.
 #[pyfunction]
@@ -331,18 +329,8 @@ fn side_to_numpy(py: Python<'_>, s: batch::SideBatch) -> SideOut<'_> {
 #[allow(clippy::too_many_arguments)]
 fn assemble_batch<'py>(
     py: Python<'py>,
-    other: (
-        PyReadonlyArray1<'py, i32>,
-        PyReadonlyArray1<'py, i64>,
-        PyReadonlyArray1<'py, i32>,
-        PyReadonlyArray1<'py, i64>,
-    ),
-    english: (
-        PyReadonlyArray1<'py, i32>,
-        PyReadonlyArray1<'py, i64>,
-        PyReadonlyArray1<'py, i32>,
-        PyReadonlyArray1<'py, i64>,
-    ),
+    other: SideArg<'py>,
+    english: SideArg<'py>,
     links: PyReadonlyArray2<'py, i32>,
     link_offsets: PyReadonlyArray1<'py, i64>,
     indices: PyReadonlyArray1<'py, i64>,
@@ -352,30 +340,7 @@ fn assemble_batch<'py>(
     pooling: &str,
     special_pairs: bool,
 ) -> PyResult<(SideOut<'py>, SideOut<'py>, Arr1<'py, i64>)> {
-    let o = SideView {
-        pieces: RowsView::new(
-            slice(&other.0, "pieces")?,
-            slice(&other.1, "piece offsets")?,
-            1,
-        ),
-        word_starts: RowsView::new(
-            slice(&other.2, "word starts")?,
-            slice(&other.3, "word offsets")?,
-            1,
-        ),
-    };
-    let e = SideView {
-        pieces: RowsView::new(
-            slice(&english.0, "pieces")?,
-            slice(&english.1, "piece offsets")?,
-            1,
-        ),
-        word_starts: RowsView::new(
-            slice(&english.2, "word starts")?,
-            slice(&english.3, "word offsets")?,
-            1,
-        ),
-    };
+    let (o, e) = (side_view(&other)?, side_view(&english)?);
     let l = RowsView::new(
         slice2(&links, "links")?,
         slice(&link_offsets, "link_offsets")?,
@@ -444,11 +409,7 @@ fn write_alignment<'py>(
     offsets: PyReadonlyArray1<'py, i64>,
     path: Option<std::path::PathBuf>,
 ) -> PyResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
-    let alignment = links_from_numpy(
-        slice2(&links, "links")?,
-        slice(&offsets, "offsets")?,
-        "links",
-    )?;
+    let alignment = links_from_numpy(&links, &offsets, "links")?;
     match path {
         Some(path) => {
             run(py, || {
@@ -485,16 +446,8 @@ fn symmetrize_links<'py>(
     method_name: &str,
 ) -> PyResult<(Bound<'py, PyArray2<i32>>, Arr1<'py, i64>)> {
     let m = method(method_name)?;
-    let f = links_from_numpy(
-        slice2(&fwd, "fwd")?,
-        slice(&fwd_offsets, "fwd_offsets")?,
-        "fwd",
-    )?;
-    let r = links_from_numpy(
-        slice2(&rev, "rev")?,
-        slice(&rev_offsets, "rev_offsets")?,
-        "rev",
-    )?;
+    let f = links_from_numpy(&fwd, &fwd_offsets, "fwd")?;
+    let r = links_from_numpy(&rev, &rev_offsets, "rev")?;
     let out = run(py, || symmetrize::symmetrize(&f, &r, m))?;
     Ok(links_to_numpy(py, out))
 }
@@ -542,22 +495,10 @@ fn score_links<'py>(
     possible_offsets: PyReadonlyArray1<'py, i64>,
     last: Option<usize>,
 ) -> PyResult<(u64, u64, u64, u64)> {
-    let h = links_from_numpy(
-        slice2(&hyp, "hyp")?,
-        slice(&hyp_offsets, "hyp_offsets")?,
-        "hyp",
-    )?;
+    let h = links_from_numpy(&hyp, &hyp_offsets, "hyp")?;
     let gold = pharaoh::GoldAlignment {
-        sure: links_from_numpy(
-            slice2(&sure, "sure")?,
-            slice(&sure_offsets, "sure_offsets")?,
-            "sure",
-        )?,
-        possible: links_from_numpy(
-            slice2(&possible, "possible")?,
-            slice(&possible_offsets, "possible_offsets")?,
-            "possible",
-        )?,
+        sure: links_from_numpy(&sure, &sure_offsets, "sure")?,
+        possible: links_from_numpy(&possible, &possible_offsets, "possible")?,
     };
     let c = run(py, || aer::score(&h, &gold, last))?;
     Ok((c.hyp, c.sure, c.hyp_in_sure, c.hyp_in_possible))
@@ -608,16 +549,8 @@ fn word_align<'py>(
     alpha: f64,
     max_sentence_len: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let source = words_from_numpy(
-        slice(&src_values, "src_values")?,
-        slice(&src_offsets, "src_offsets")?,
-        "source",
-    )?;
-    let target = words_from_numpy(
-        slice(&tgt_values, "tgt_values")?,
-        slice(&tgt_offsets, "tgt_offsets")?,
-        "target",
-    )?;
+    let source = words_from_numpy(&src_values, &src_offsets, "source")?;
+    let target = words_from_numpy(&tgt_values, &tgt_offsets, "target")?;
     let (reverse, both) = match direction {
         "forward" => (false, false),
         "reverse" => (true, false),
