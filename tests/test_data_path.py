@@ -264,3 +264,28 @@ def test_results_do_not_depend_on_thread_count(tmp_path, wordpiece):
     assert a.meta["counts"]["pairs_read"] == 10_000 and a.num_pairs > 9_000
     for name in a.arrays:
         np.testing.assert_array_equal(a.arrays[name], b.arrays[name], err_msg=name)
+
+
+def test_byte_level_bpe_words_get_their_in_sentence_pieces(tmp_path):
+    """RoBERTa-style byte-level BPE: a word inside a sentence is `Ġword`; prepare uses that form."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    lines = [line.replace(" ||| ", " ") for line in SAMPLE.read_text().splitlines()]
+    tok.train_from_iterator(lines, trainers.BpeTrainer(
+        vocab_size=800, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    bpe = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                  pad_token="<pad>", unk_token="<unk>", cls_token="<s>",
+                                  sep_token="</s>", model_max_length=128)
+    bitext = write(tmp_path / "b.txt", "deux hommes ||| two men\n")
+    links = write(tmp_path / "b.align", "0-0 1-1\n")
+    ds = prepare([bitext], bpe, tmp_path / "ds", alignments=links, progress=False)
+    batch = Batcher(ds).batch(np.array([0]))
+    inner = bpe(" two men", add_special_tokens=False)["input_ids"]
+    assert batch.english.input_ids[0].tolist() == [0, *inner, 2]
+    assert bpe.convert_ids_to_tokens(inner)[0].startswith("Ġ")

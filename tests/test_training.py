@@ -1,6 +1,7 @@
 """Short CPU runs of the adjustment loop on the tiny models."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -154,3 +155,21 @@ def test_resume_of_a_finished_run_does_nothing(tiny_dirs, corpus, tmp_path):
     first = train(cfg, _sources(d, corpus))["xx"]
     again = train(AlignConfig(**{**cfg.__dict__, "resume": True}), _sources(d, corpus))["xx"]
     assert again.model_dir == first.model_dir and again.steps == 2 and again.losses == []
+
+
+def test_any_automodel_encoder_trains_distilbert(tiny_dirs, corpus, tmp_path):
+    """Nothing is tied to BertModel: a DistilBERT (no token_type_ids, no pooler) adjusts too."""
+    from transformers import DistilBertConfig, DistilBertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dirs["bert"])
+    torch.manual_seed(0)
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2,
+                              hidden_dim=64, max_position_embeddings=128)
+    distil = tmp_path / "distil"
+    DistilBertModel(config).save_pretrained(distil)
+    tokenizer.save_pretrained(distil)
+    cfg = _config(distil, tmp_path, max_steps=4)
+    result = train(cfg, _sources(distil, corpus))["xx"]
+    assert result.steps == 4 and all(math.isfinite(x) for x in result.losses)
+    loaded = AutoModel.from_pretrained(result.model_dir)
+    assert type(loaded).__name__ == "DistilBertModel"

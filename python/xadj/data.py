@@ -73,14 +73,28 @@ def tokenizer_info(tokenizer: Any) -> TokenizerInfo:
     raise ValueError("could not locate the special tokens of the tokenizer")
 
 
+def _byte_level(tokenizer: Any) -> bool:
+    """Byte-level BPE (GPT-2/RoBERTa style) marks a preceding space inside the piece itself."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and "ByteLevel" in backend.to_str()[:20_000]
+
+
 def piece_table(tokenizer: Any, vocab: list[str], batch_size: int = 50_000
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Tokenizes every distinct word once (batched, in the tokenizer's Rust core), as the
-    reference code's per-word ``tokenizer.tokenize(word)`` would, but without a call per token."""
+    reference code's per-word ``tokenizer.tokenize(word)`` would, but without a call per token.
+
+    WordPiece and SentencePiece give a word the same pieces alone as inside a sentence. Byte-level
+    BPE does not (``Ġword`` after a space, ``word`` at the start): each word is tokenized with a
+    leading space, the form it takes inside a sentence (RoBERTa's ``add_prefix_space``)."""
+    prefix = " " if _byte_level(tokenizer) else ""
     lengths = np.zeros(len(vocab), dtype=np.int64)
     chunks = []
     for start in range(0, len(vocab), batch_size):
-        ids = tokenizer(vocab[start:start + batch_size], add_special_tokens=False,
+        words = vocab[start:start + batch_size]
+        if prefix:
+            words = [prefix + w for w in words]
+        ids = tokenizer(words, add_special_tokens=False,
                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         lengths[start:start + len(ids)] = [len(x) for x in ids]
         chunks.append(np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32))
