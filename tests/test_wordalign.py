@@ -79,7 +79,7 @@ def test_progress_callback_errors_stop_the_aligner():
         raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here"):
-        _native.word_align(*bitext.source, *bitext.target, len(bitext.vocab), "both", boom)
+        _native.word_align(bitext.source, bitext.target, len(bitext.vocab), "both", boom)
 
 
 def read_bitext_from_text(text: str):

@@ -34,10 +34,10 @@ def read_alignment(path: str | Path, one_based: bool = False) -> tuple[np.ndarra
 def write_alignment(path: str | Path | None, links: np.ndarray, offsets: np.ndarray) -> None:
     """Writes Pharaoh lines to ``path``, or to stdout when ``path`` is None."""
     if path is None:
-        sys.stdout.buffer.write(_native.write_alignment(links, offsets))
+        sys.stdout.buffer.write(_native.write_alignment((links, offsets)))
         sys.stdout.flush()
     else:
-        _native.write_alignment(links, offsets, str(path))
+        _native.write_alignment((links, offsets), str(path))
 
 
 def read_gold(path: str | Path, one_based: bool = False) -> Gold:
@@ -48,7 +48,7 @@ def read_gold(path: str | Path, one_based: bool = False) -> Gold:
 def symmetrize(fwd: tuple[np.ndarray, np.ndarray], rev: tuple[np.ndarray, np.ndarray],
                method: str = "grow-diag-final-and") -> tuple[np.ndarray, np.ndarray]:
     """atools' ``-c method`` on two directional alignments (both source index first)."""
-    return _native.symmetrize_links(*fwd, *rev, method)
+    return _native.symmetrize_links(fwd, rev, method)
 
 
 def symmetrize_files(fwd: str | Path, rev: str | Path, method: str,
@@ -62,7 +62,7 @@ def symmetrize_files(fwd: str | Path, rev: str | Path, method: str,
 def score(hyp: tuple[np.ndarray, np.ndarray], gold: Gold, last: int | None = None
           ) -> dict[str, float]:
     """Micro-averaged AER, precision and recall (Och & Ney 2003)."""
-    n_hyp, n_sure, in_sure, in_possible = _native.score_links(*hyp, *gold.sure, *gold.possible,
+    n_hyp, n_sure, in_sure, in_possible = _native.score_links(hyp, gold.sure, gold.possible,
                                                               last=last)
     return {
         "aer": 1.0 - (in_sure + in_possible) / max(n_hyp + n_sure, 1),
@@ -107,13 +107,13 @@ def align_words(
     from tqdm.auto import tqdm
 
     opts = options or AlignerOptions()
-    (sv, so), (tv, to) = bitext.source, bitext.target
-    vocab_size = len(bitext.vocab)
+    source, target, vocab_size = bitext.source, bitext.target, len(bitext.vocab)
     if opts.lowercase:
         lower: dict[str, int] = {}
         remap = np.array([lower.setdefault(w.lower(), len(lower)) for w in bitext.vocab],
                          dtype=np.int32)
-        sv, tv, vocab_size = remap[sv], remap[tv], len(lower)
+        source, target = (remap[source[0]], source[1]), (remap[target[0]], target[1])
+        vocab_size = len(lower)
     bar = tqdm(total=1, desc="wordalign", unit="pair", unit_scale=True, disable=not progress)
 
     def on_progress(iteration: int, done: int, total: int) -> None:
@@ -124,13 +124,13 @@ def align_words(
     direction = "both" if both else ("reverse" if reverse else "forward")
     kwargs = {k: v for k, v in vars(opts).items() if k != "lowercase"}
     try:
-        result = _native.word_align(sv, so, tv, to, vocab_size, direction, on_progress, **kwargs)
+        result = _native.word_align(source, target, vocab_size, direction, on_progress, **kwargs)
     finally:
         bar.close()
     if not both:
         return result
     fwd, rev = result
-    links, offsets = _native.symmetrize_links(fwd[0], fwd[1], rev[0], rev[1], symmetrize)
+    links, offsets = _native.symmetrize_links(fwd[:2], rev[:2], symmetrize)
     stats = {"forward": fwd[2], "reverse": rev[2], "symmetrize": symmetrize,
              "alignments": {"fwd": fwd[:2], "rev": rev[:2]}}
     return links, offsets, stats

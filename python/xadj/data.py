@@ -232,7 +232,7 @@ def prepare(
     steps.set_postfix_str("filter")
     t = time.perf_counter()
     links, link_offsets, filter_stats = _native.filter_links(
-        *bitext.source, *bitext.target, links, link_offsets, max_words=opts.max_words,
+        bitext.source, bitext.target, (links, link_offsets), max_words=opts.max_words,
         one_to_one=opts.one_to_one, drop_identical=opts.drop_identical, name=alignment_name)
     timings["filter_s"] = time.perf_counter() - t
     steps.update()
@@ -246,7 +246,7 @@ def prepare(
     steps.set_postfix_str("map subwords")
     t = time.perf_counter()
     arrays, map_stats = _native.map_corpus(
-        *bitext.source, *bitext.target, links, link_offsets, table_values, table_offsets,
+        bitext.source, bitext.target, (links, link_offsets), (table_values, table_offsets),
         max_pieces=max_pieces, drop_unlinked=opts.drop_unlinked)
     n = len(arrays["pair_index"])
     if opts.max_pairs is not None and opts.max_pairs < n:

@@ -43,18 +43,6 @@ impl Vocab {
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
     }
-
-    /// Maps every id to the id of its lowercased form in a new vocabulary (for the aligner,
-    /// which works best on lowercased text while the model sees the original case).
-    pub fn lowercased(&self) -> (Vocab, Vec<u32>) {
-        let mut lower = Vocab::default();
-        let map = self
-            .words
-            .iter()
-            .map(|w| lower.intern(&w.to_lowercase()))
-            .collect();
-        (lower, map)
-    }
 }
 
 /// How a line is cut into words.

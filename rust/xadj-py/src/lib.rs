@@ -66,12 +66,13 @@ fn slice2<'a>(a: &'a PyReadonlyArray2<'_, i32>, name: &str) -> PyResult<&'a [i32
         .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
 }
 
-fn words_from_numpy(
-    values: &PyReadonlyArray1<'_, i32>,
-    offsets: &PyReadonlyArray1<'_, i64>,
-    name: &str,
-) -> PyResult<Ragged<u32>> {
-    let (values, offsets) = (slice(values, name)?, slice(offsets, name)?);
+/// Ragged word ids as they cross from Python: `(values int32, offsets int64)`.
+type WordsArg<'py> = (PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>);
+/// Links as they cross from Python: `(links int32 [n, 2], offsets int64)`.
+type LinksArg<'py> = (PyReadonlyArray2<'py, i32>, PyReadonlyArray1<'py, i64>);
+
+fn words_from_numpy(arg: &WordsArg<'_>, name: &str) -> PyResult<Ragged<u32>> {
+    let (values, offsets) = (slice(&arg.0, name)?, slice(&arg.1, name)?);
     check_offsets(name, offsets, values.len()).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
         return Err(PyValueError::new_err(format!("{name}: negative word id")));
@@ -82,12 +83,8 @@ fn words_from_numpy(
     })
 }
 
-fn links_from_numpy(
-    links: &PyReadonlyArray2<'_, i32>,
-    offsets: &PyReadonlyArray1<'_, i64>,
-    name: &str,
-) -> PyResult<Alignment> {
-    let (values, offsets) = (slice2(links, name)?, slice(offsets, name)?);
+fn links_from_numpy(arg: &LinksArg<'_>, name: &str) -> PyResult<Alignment> {
+    let (values, offsets) = (slice2(&arg.0, name)?, slice(&arg.1, name)?);
     check_offsets(name, offsets, values.len() / 2).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
         return Err(PyValueError::new_err(format!(
@@ -169,16 +166,13 @@ fn tokenize_words(text: &str) -> Vec<&str> {
 
 /// Applies the link filters; returns `(links, link_offsets, stats)`.
 #[pyfunction]
-#[pyo3(signature = (src_values, src_offsets, tgt_values, tgt_offsets, links, link_offsets, max_words=64, one_to_one=true, drop_identical=true, name="alignments"))]
+#[pyo3(signature = (source, target, links, max_words=64, one_to_one=true, drop_identical=true, name="alignments"))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn filter_links<'py>(
     py: Python<'py>,
-    src_values: PyReadonlyArray1<'py, i32>,
-    src_offsets: PyReadonlyArray1<'py, i64>,
-    tgt_values: PyReadonlyArray1<'py, i32>,
-    tgt_offsets: PyReadonlyArray1<'py, i64>,
-    links: PyReadonlyArray2<'py, i32>,
-    link_offsets: PyReadonlyArray1<'py, i64>,
+    source: WordsArg<'py>,
+    target: WordsArg<'py>,
+    links: LinksArg<'py>,
     max_words: usize,
     one_to_one: bool,
     drop_identical: bool,
@@ -188,9 +182,9 @@ fn filter_links<'py>(
     Arr1<'py, i64>,
     Bound<'py, PyDict>,
 )> {
-    let source = words_from_numpy(&src_values, &src_offsets, "source")?;
-    let target = words_from_numpy(&tgt_values, &tgt_offsets, "target")?;
-    let links = links_from_numpy(&links, &link_offsets, name)?;
+    let source = words_from_numpy(&source, "source")?;
+    let target = words_from_numpy(&target, "target")?;
+    let links = links_from_numpy(&links, name)?;
     let opts = FilterOptions {
         max_words,
         one_to_one,
@@ -213,27 +207,23 @@ fn filter_links<'py>(
 
 /// Maps words to subword pieces; returns `(arrays dict, stats dict)`.
 #[pyfunction]
-#[pyo3(signature = (src_values, src_offsets, tgt_values, tgt_offsets, links, link_offsets, table_values, table_offsets, max_pieces=0, drop_unlinked=true))]
+#[pyo3(signature = (source, target, links, table, max_pieces=0, drop_unlinked=true))]
 #[allow(clippy::too_many_arguments)]
 fn map_corpus<'py>(
     py: Python<'py>,
-    src_values: PyReadonlyArray1<'py, i32>,
-    src_offsets: PyReadonlyArray1<'py, i64>,
-    tgt_values: PyReadonlyArray1<'py, i32>,
-    tgt_offsets: PyReadonlyArray1<'py, i64>,
-    links: PyReadonlyArray2<'py, i32>,
-    link_offsets: PyReadonlyArray1<'py, i64>,
-    table_values: PyReadonlyArray1<'py, i32>,
-    table_offsets: PyReadonlyArray1<'py, i64>,
+    source: WordsArg<'py>,
+    target: WordsArg<'py>,
+    links: LinksArg<'py>,
+    table: WordsArg<'py>,
     max_pieces: usize,
     drop_unlinked: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    let source = words_from_numpy(&src_values, &src_offsets, "source")?;
-    let target = words_from_numpy(&tgt_values, &tgt_offsets, "target")?;
-    let links = links_from_numpy(&links, &link_offsets, "links")?;
+    let source = words_from_numpy(&source, "source")?;
+    let target = words_from_numpy(&target, "target")?;
+    let links = links_from_numpy(&links, "links")?;
     let (tv, to) = (
-        slice(&table_values, "table_values")?,
-        slice(&table_offsets, "table_offsets")?,
+        slice(&table.0, "piece table")?,
+        slice(&table.1, "piece table")?,
     );
     check_offsets("piece table", to, tv.len()).map_err(to_py)?;
     let table = Ragged {
@@ -402,14 +392,13 @@ fn read_gold(
 
 /// Writes links as Pharaoh lines to `path`, or returns them as bytes when `path` is None.
 #[pyfunction]
-#[pyo3(signature = (links, offsets, path=None))]
+#[pyo3(signature = (links, path=None))]
 fn write_alignment<'py>(
     py: Python<'py>,
-    links: PyReadonlyArray2<'py, i32>,
-    offsets: PyReadonlyArray1<'py, i64>,
+    links: LinksArg<'py>,
     path: Option<std::path::PathBuf>,
 ) -> PyResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
-    let alignment = links_from_numpy(&links, &offsets, "links")?;
+    let alignment = links_from_numpy(&links, "links")?;
     match path {
         Some(path) => {
             run(py, || {
@@ -439,15 +428,13 @@ fn method(name: &str) -> PyResult<Method> {
 #[pyfunction]
 fn symmetrize_links<'py>(
     py: Python<'py>,
-    fwd: PyReadonlyArray2<'py, i32>,
-    fwd_offsets: PyReadonlyArray1<'py, i64>,
-    rev: PyReadonlyArray2<'py, i32>,
-    rev_offsets: PyReadonlyArray1<'py, i64>,
+    fwd: LinksArg<'py>,
+    rev: LinksArg<'py>,
     method_name: &str,
 ) -> PyResult<(Bound<'py, PyArray2<i32>>, Arr1<'py, i64>)> {
     let m = method(method_name)?;
-    let f = links_from_numpy(&fwd, &fwd_offsets, "fwd")?;
-    let r = links_from_numpy(&rev, &rev_offsets, "rev")?;
+    let f = links_from_numpy(&fwd, "fwd")?;
+    let r = links_from_numpy(&rev, "rev")?;
     let out = run(py, || symmetrize::symmetrize(&f, &r, m))?;
     Ok(links_to_numpy(py, out))
 }
@@ -483,22 +470,19 @@ fn symmetrize_files(
 
 /// AER counts of a hypothesis against gold links: `(hyp, sure, hyp_in_sure, hyp_in_possible)`.
 #[pyfunction]
-#[pyo3(signature = (hyp, hyp_offsets, sure, sure_offsets, possible, possible_offsets, last=None))]
+#[pyo3(signature = (hyp, sure, possible, last=None))]
 #[allow(clippy::too_many_arguments)]
 fn score_links<'py>(
     py: Python<'py>,
-    hyp: PyReadonlyArray2<'py, i32>,
-    hyp_offsets: PyReadonlyArray1<'py, i64>,
-    sure: PyReadonlyArray2<'py, i32>,
-    sure_offsets: PyReadonlyArray1<'py, i64>,
-    possible: PyReadonlyArray2<'py, i32>,
-    possible_offsets: PyReadonlyArray1<'py, i64>,
+    hyp: LinksArg<'py>,
+    sure: LinksArg<'py>,
+    possible: LinksArg<'py>,
     last: Option<usize>,
 ) -> PyResult<(u64, u64, u64, u64)> {
-    let h = links_from_numpy(&hyp, &hyp_offsets, "hyp")?;
+    let h = links_from_numpy(&hyp, "hyp")?;
     let gold = pharaoh::GoldAlignment {
-        sure: links_from_numpy(&sure, &sure_offsets, "sure")?,
-        possible: links_from_numpy(&possible, &possible_offsets, "possible")?,
+        sure: links_from_numpy(&sure, "sure")?,
+        possible: links_from_numpy(&possible, "possible")?,
     };
     let c = run(py, || aer::score(&h, &gold, last))?;
     Ok((c.hyp, c.sure, c.hyp_in_sure, c.hyp_in_possible))
@@ -528,14 +512,12 @@ type Aligned<'py> = (
 /// or a pair of them for both. `on_progress(iteration, done, total)` is called from time to time;
 /// Ctrl-C (or an exception in it) stops the work promptly.
 #[pyfunction]
-#[pyo3(signature = (src_values, src_offsets, tgt_values, tgt_offsets, vocab_size, direction, on_progress=None, iterations=5, favor_diagonal=true, optimize_tension=true, variational_bayes=true, use_null=true, p0=0.08, diagonal_tension=4.0, alpha=0.01, max_sentence_len=1000))]
+#[pyo3(signature = (source, target, vocab_size, direction, on_progress=None, iterations=5, favor_diagonal=true, optimize_tension=true, variational_bayes=true, use_null=true, p0=0.08, diagonal_tension=4.0, alpha=0.01, max_sentence_len=1000))]
 #[allow(clippy::too_many_arguments)]
 fn word_align<'py>(
     py: Python<'py>,
-    src_values: PyReadonlyArray1<'py, i32>,
-    src_offsets: PyReadonlyArray1<'py, i64>,
-    tgt_values: PyReadonlyArray1<'py, i32>,
-    tgt_offsets: PyReadonlyArray1<'py, i64>,
+    source: WordsArg<'py>,
+    target: WordsArg<'py>,
     vocab_size: usize,
     direction: &str,
     on_progress: Option<Py<PyAny>>,
@@ -549,8 +531,8 @@ fn word_align<'py>(
     alpha: f64,
     max_sentence_len: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let source = words_from_numpy(&src_values, &src_offsets, "source")?;
-    let target = words_from_numpy(&tgt_values, &tgt_offsets, "target")?;
+    let source = words_from_numpy(&source, "source")?;
+    let target = words_from_numpy(&target, "target")?;
     let (reverse, both) = match direction {
         "forward" => (false, false),
         "reverse" => (true, false),
