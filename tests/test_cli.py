@@ -73,3 +73,26 @@ def test_align_from_a_datasets_file_end_to_end(tmp_path):
     assert config["steps"] == 3
     report = json.loads((tmp_path / "run" / "alignment_report.json").read_text())
     assert report["fr"]["after"]["aligned_pairs"] > 0
+
+
+def test_several_languages_one_model_each_or_mixed(tmp_path):
+    from xadj.corpus import sample_bitext
+
+    lines = sample_bitext().read_text().splitlines()
+    for lang, part in (("fr", lines[:200]), ("xx", lines[200:400])):
+        (tmp_path / f"{lang}.txt").write_text("\n".join(part) + "\n")
+    corpora = ["--corpus", f"fr={tmp_path / 'fr.txt'}", "--corpus", f"xx={tmp_path / 'xx.txt'}"]
+    common = ["--model", "tiny", "--max-steps", "2", "--heldout-pairs", "20"]
+    out = cli("align", *corpora, *common, "--output-dir", tmp_path / "each")
+    assert out.returncode == 0, out.stderr
+    for lang in ("fr", "xx"):
+        assert (tmp_path / "each" / lang / "model" / "xadj_config.json").exists()
+        assert (tmp_path / "each" / lang / "alignment_report.json").exists()
+    out = cli("align", *corpora, *common, "--mix-languages", "--output-dir", tmp_path / "mixed")
+    assert out.returncode == 0, out.stderr
+    config = json.loads((tmp_path / "mixed" / "model" / "xadj_config.json").read_text())
+    assert sorted(config["languages"]) == ["fr", "xx"]
+    report = json.loads((tmp_path / "mixed" / "alignment_report.json").read_text())
+    assert {"fr", "xx", "mean"} <= set(report)
+    bad = cli("align", "--corpus", "fr", *common, "--output-dir", tmp_path / "bad")
+    assert bad.returncode == 2 and "LANG=FILE" in bad.stderr
