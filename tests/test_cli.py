@@ -96,3 +96,16 @@ def test_several_languages_one_model_each_or_mixed(tmp_path):
     assert {"fr", "xx", "mean"} <= set(report)
     bad = cli("align", "--corpus", "fr", *common, "--output-dir", tmp_path / "bad")
     assert bad.returncode == 2 and "LANG=FILE" in bad.stderr
+
+
+def test_align_on_a_prepared_dataset_checks_its_tokenizer(tmp_path):
+    run = tmp_path / "run"
+    first = cli("align", "--model", "tiny", "--max-steps", "1", "--output-dir", run)
+    assert first.returncode == 0, first.stderr
+    again = cli("align", "--model", run / "tiny-bert", "--dataset", f"fr={run / 'data' / 'fr'}",
+                "--max-steps", "2", "--output-dir", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert not (tmp_path / "again" / "data").exists()  # nothing re-prepared
+    other = cli("align", "--model", "tiny", "--tiny-kind", "xlmr", "--dataset",
+                f"fr={run / 'data' / 'fr'}", "--output-dir", tmp_path / "other")
+    assert other.returncode == 2 and "prepared with another tokenizer" in other.stderr

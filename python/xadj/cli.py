@@ -181,7 +181,14 @@ def cmd_align(args: argparse.Namespace) -> int:
     from xadj.train import AlignConfig
 
     out = Path(args.output_dir)
-    if args.corpus:
+    if args.dataset:
+        corpora = []
+        for spec in args.dataset:
+            lang, _, path = spec.partition("=")
+            if not lang or not path:
+                raise ValueError(f"--dataset {spec!r}: expected LANG=DIR")
+            corpora.append(Corpus(lang, prepared=Path(path)))
+    elif args.corpus:
         corpora = []
         for spec in args.corpus:
             lang, _, files = spec.partition("=")
@@ -227,6 +234,8 @@ def add_align(sub) -> None:
     p.add_argument("--lang", default="fr", help="language code of the other side of --bitext")
     p.add_argument("--corpus", action="append", metavar="LANG=FILE[,ALIGNMENTS]",
                    help="one corpus per language (repeat); one model each unless --mix-languages")
+    p.add_argument("--dataset", action="append", metavar="LANG=DIR",
+                   help="a dataset made by `prepare` with the model's tokenizer (repeat)")
     p.add_argument("--mix-languages", action="store_true",
                    help="one model for all languages, a batch of each in every step (Cao et al.)")
     g = p.add_argument_group("method (METHOD.md §2-4)")

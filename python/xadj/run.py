@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class Corpus:
     lang: str  # language code of the other side, e.g. es
-    paths: list[Path]  # one `other ||| English` file or two line-aligned files
+    paths: list[Path] = field(default_factory=list)  # `other ||| English` file, or two files
     alignments: Path | None = None  # Pharaoh links; None: the built-in aligner
+    prepared: Path | None = None  # an already prepared dataset (made with the model's tokenizer)
 
 
 @dataclass
@@ -66,8 +67,20 @@ def split_heldout(n: int, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarr
 
 def prepare_corpora(spec: RunSpec, tokenizer: Any, model_name: str, reuse: bool
                     ) -> dict[str, PreparedDataset]:
+    from xadj.data import tokenizer_info
+
     datasets = {}
     for corpus in spec.corpora:
+        if corpus.prepared is not None:
+            ds = PreparedDataset.load(corpus.prepared)
+            expected = {k: v for k, v in vars(tokenizer_info(tokenizer)).items()
+                        if k != "max_length"}
+            found = {k: ds.meta["tokenizer"].get(k) for k in expected}
+            if found != expected:
+                raise ValueError(f"{corpus.prepared}: prepared with another tokenizer "
+                                 f"({ds.tokenizer_name!r}: {found}, model: {expected})")
+            datasets[corpus.lang] = ds
+            continue
         out = spec.output_dir / "data" / corpus.lang
         if reuse and (out / "meta.json").exists():
             datasets[corpus.lang] = PreparedDataset.load(out)
