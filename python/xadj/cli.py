@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # xadj's own run summaries and step logs show by default; other libraries' only with -v.
+    logging.getLogger("xadj").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
     except (ValueError, OSError) as e:

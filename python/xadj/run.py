@@ -65,6 +65,15 @@ def split_heldout(n: int, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return train, held
 
 
+def summarize_counts(c: dict[str, Any]) -> str:
+    """One line of what prepare kept and why it dropped the rest (full counts: meta.json)."""
+    return (f"{c['pairs_read']} pairs read, {c['pairs_out']} kept with {c['links_out']} links; "
+            f"dropped pairs: too long {c['filter_pairs_too_long']}, too many pieces "
+            f"{c['map_pairs_too_many_pieces']}, no links left {c['map_pairs_without_links']}; "
+            f"dropped links: not one-to-one {c['filter_links_not_one_to_one']}, identical "
+            f"{c['filter_links_identical']}, word without pieces {c['map_links_zero_pieces']}")
+
+
 def prepare_corpora(spec: RunSpec, tokenizer: Any, model_name: str, reuse: bool
                     ) -> dict[str, PreparedDataset]:
     from xadj.data import tokenizer_info
@@ -87,7 +96,7 @@ def prepare_corpora(spec: RunSpec, tokenizer: Any, model_name: str, reuse: bool
             continue
         datasets[corpus.lang] = prepare(corpus.paths, tokenizer, out, alignments=corpus.alignments,
                                         options=spec.prepare, tokenizer_name=model_name)
-        log.info("%s: %s", corpus.lang, json.dumps(datasets[corpus.lang].meta["counts"]))
+        log.info("%s: %s", corpus.lang, summarize_counts(datasets[corpus.lang].meta["counts"]))
     return datasets
 
 
