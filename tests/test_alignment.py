@@ -92,3 +92,5 @@ def test_symmetrize_cli_mismatched_line_counts(tmp_path):
     out = cli("symmetrize", tmp_path / "f", tmp_path / "r")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"{tmp_path / 'f'}:2: {tmp_path / 'r'} ends after 1 lines" in out.stderr
+    out = cli("symmetrize", tmp_path / "f", tmp_path / "r", "-o", tmp_path / "out")
+    assert out.returncode == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["f", "r"]

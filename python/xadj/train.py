@@ -210,6 +210,8 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         chunks = []
         for lang, src in sources.items():
             idx = _step_indices(sizes[lang], config.pairs_per_step, config.seed, step, caches[lang])
+            if len(idx) < accelerator.num_processes:  # a short last step: every rank needs a pair,
+                idx = np.resize(idx, accelerator.num_processes)  # or DDP waits for it forever
             mine = idx[accelerator.process_index :: accelerator.num_processes]
             chunks += [(lang, src, c) for c in np.array_split(mine, config.grad_accum) if len(c)]
         step_loss = 0.0

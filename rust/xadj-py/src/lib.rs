@@ -455,17 +455,38 @@ fn symmetrize_files(
     run(py, || {
         let opts = pharaoh::ReadOptions::default();
         match &output {
-            Some(path) => {
-                let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-                let out = std::io::BufWriter::with_capacity(1 << 16, file);
+            Some(path) => write_atomically(path, |out| {
                 symmetrize::symmetrize_files(&fwd, &rev, m, &opts, out)
-            }
+            }),
             None => {
                 let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
                 symmetrize::symmetrize_files(&fwd, &rev, m, &opts, out)
             }
         }
     })
+}
+
+/// Writes `path` through a temporary sibling renamed on success, so a failed run leaves no
+/// half-written file behind.
+fn write_atomically<T>(
+    path: &std::path::Path,
+    write: impl FnOnce(std::io::BufWriter<std::fs::File>) -> xadj_core::Result<T>,
+) -> xadj_core::Result<T> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let result = write(std::io::BufWriter::with_capacity(1 << 16, file)).and_then(|value| {
+        std::fs::rename(&tmp, path)
+            .map(|_| value)
+            .map_err(|e| Error::io(path, e))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// AER counts of a hypothesis against gold links: `(hyp, sure, hyp_in_sure, hyp_in_possible)`.
