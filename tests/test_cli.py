@@ -109,3 +109,21 @@ def test_align_on_a_prepared_dataset_checks_its_tokenizer(tmp_path):
     other = cli("align", "--model", "tiny", "--tiny-kind", "xlmr", "--dataset",
                 f"fr={run / 'data' / 'fr'}", "--output-dir", tmp_path / "other")
     assert other.returncode == 2 and "prepared with another tokenizer" in other.stderr
+
+
+def test_two_processes_train_one_model(tmp_path):
+    """The multi-GPU code path (DDP), exercised on CPU with gloo: `torchrun ... -m xadj.cli`."""
+    import shutil
+
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun is not installed")
+    out = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xadj.cli", "align", "--cpu",
+         "--model", "tiny", "--max-steps", "4", "--checkpoint-every", "2",
+         "--output-dir", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "processes = 2" in out.stderr
+    assert out.stdout.count("4 steps ->") == 1  # one process reports
+    assert (tmp_path / "ddp" / "model" / "xadj_config.json").exists()
+    assert [p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()] == ["step-2"]

@@ -211,6 +211,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     spec = RunSpec(corpora, out, prepare_options(args), heldout_pairs=args.heldout_pairs,
                    tiny_kind=args.tiny_kind)
     outcome = run_align(spec, config)
+    if not outcome["main_process"]:  # under accelerate launch / torchrun: one process reports
+        return 0
     for name, result in outcome["results"].items():
         print(f"{name}: {result.steps} steps -> {result.model_dir}")
         report = outcome["reports"].get(name, {}).get(name)

@@ -101,7 +101,11 @@ def prepare_corpora(spec: RunSpec, tokenizer: Any, model_name: str, reuse: bool
 
 
 def run_align(spec: RunSpec, config: Any) -> dict[str, Any]:
-    """Prepares, trains (``config`` is an :class:`xadj.train.AlignConfig`) and reports."""
+    """Prepares, trains (``config`` is an :class:`xadj.train.AlignConfig`) and reports.
+
+    Under ``accelerate launch`` every process runs this: the main process builds the tiny model
+    and prepares the data first, the others then load what it wrote."""
+    from accelerate import PartialState
     from transformers import AutoModel
 
     from xadj.batches import Batcher
@@ -109,11 +113,14 @@ def run_align(spec: RunSpec, config: Any) -> dict[str, Any]:
     from xadj.report import compare
     from xadj.train import train
 
+    state = PartialState(cpu=config.cpu)  # the same state the trainer's Accelerator will use
     spec.output_dir.mkdir(parents=True, exist_ok=True)
-    config.model = materialize_model(config.model, spec.output_dir, spec.tiny_kind)
+    with state.main_process_first():
+        config.model = materialize_model(config.model, spec.output_dir, spec.tiny_kind)
+        original, tokenizer = load_encoder(config.model)  # fails early on a bad model path
+        reuse = config.resume or not state.is_main_process
+        datasets = prepare_corpora(spec, tokenizer, config.model, reuse=reuse)
     config.output_dir = str(spec.output_dir)
-    original, tokenizer = load_encoder(config.model)  # fails early on a bad model path
-    datasets = prepare_corpora(spec, tokenizer, config.model, reuse=config.resume)
     config.datasets = {lang: str(ds.path) for lang, ds in datasets.items()}
     sources, heldout = {}, {}
     for lang, ds in datasets.items():
@@ -127,7 +134,9 @@ def run_align(spec: RunSpec, config: Any) -> dict[str, Any]:
             heldout[lang] = [held.batch(np.arange(s, min(s + 32, len(held_idx))))
                              for s in range(0, len(held_idx), 32)]
     results = train(config, sources)
-    reports = {}
+    reports: dict[str, Any] = {}
+    if not state.is_main_process:
+        return {"results": results, "reports": reports, "main_process": False}
     for name, result in results.items():
         langs = name.split("+")
         batches = {lang: heldout[lang] for lang in langs if lang in heldout}
@@ -137,4 +146,4 @@ def run_align(spec: RunSpec, config: Any) -> dict[str, Any]:
         path = result.model_dir.parent / "alignment_report.json"
         reports[name] = compare(original, adjusted, batches, path)
         log.info("alignment report: %s", path)
-    return {"results": results, "reports": reports}
+    return {"results": results, "reports": reports, "main_process": True}
