@@ -119,7 +119,7 @@ def test_two_processes_train_one_model(tmp_path):
     if torchrun is None:
         pytest.skip("torchrun is not installed")
     out = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xadj.cli", "align", "--cpu",
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xadj.cli", "align",
          "--model", "tiny", "--max-steps", "4", "--checkpoint-every", "2",
          "--output-dir", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

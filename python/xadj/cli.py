@@ -205,7 +205,9 @@ def cmd_align(args: argparse.Namespace) -> int:
         reg_weight=args.reg_weight, pooling=args.pooling, special_pairs=not args.no_special_pairs,
         pairs_per_step=args.pairs_per_step, grad_accum=args.grad_accum, lr=args.lr,
         warmup_fraction=args.warmup_fraction, epochs=args.epochs, max_steps=args.max_steps,
-        seed=args.seed, mixed_precision=args.mixed_precision, cpu=args.cpu,
+        seed=args.seed, mixed_precision=args.mixed_precision,
+        # Without any accelerator, CPU mode is what lets several processes (torchrun) use gloo.
+        cpu=args.cpu or not _accelerator_available(),
         checkpoint_every=args.checkpoint_every or None, resume=args.resume,
         overwrite=args.overwrite)
     spec = RunSpec(corpora, out, prepare_options(args), heldout_pairs=args.heldout_pairs,
@@ -222,6 +224,12 @@ def cmd_align(args: argparse.Namespace) -> int:
                   f"word retrieval {b['retrieval_accuracy']:.3f} -> "
                   f"{a['retrieval_accuracy']:.3f}, English drift {a['english_drift_l2']:.3f}")
     return 0
+
+
+def _accelerator_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
 
 
 def add_align(sub) -> None:
