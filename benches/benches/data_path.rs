@@ -5,10 +5,11 @@
 //! second and the ratio to the 0.5M tokens/s per core the issue sets as the floor.
 #![allow(clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use xadj_benches::multi30k_train;
 use xadj_core::batch::{assemble, Pooling, RowsView, SideView, Specials};
 use xadj_core::corpus::{read_bitext, Bitext, BitextFiles, ReadOptions};
 use xadj_core::filter::{filter_links, FilterOptions};
@@ -20,15 +21,7 @@ use xadj_core::subword::{map_corpus, MapOptions, Prepared};
 const FLOOR_TOKENS_PER_S_PER_CORE: f64 = 500_000.0;
 
 fn multi30k() -> Option<(PathBuf, PathBuf)> {
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let m = d.join("shared/data/bitext/multi30k");
-        if m.join("train.fr.gz").is_file() {
-            return Some((m.join("train.fr.gz"), m.join("train.en.gz")));
-        }
-        dir = d.parent();
-    }
-    None
+    Some((multi30k_train("fr")?, multi30k_train("en")?))
 }
 
 fn repeat(r: &Ragged<u32>, times: usize) -> Ragged<u32> {

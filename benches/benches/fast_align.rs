@@ -2,21 +2,13 @@
 #![allow(clippy::print_stdout)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use xadj_benches::multi30k_train;
 use xadj_core::corpus::{read_bitext, BitextFiles, ReadOptions};
 use xadj_core::fast_align::{align, AlignOptions};
 
 fn multi30k() -> Option<(PathBuf, PathBuf)> {
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let m = d.join("shared/data/bitext/multi30k");
-        let (en, fr) = (m.join("train.en.gz"), m.join("train.fr.gz"));
-        if en.is_file() && fr.is_file() {
-            return Some((en, fr));
-        }
-        dir = d.parent();
-    }
-    None
+    Some((multi30k_train("en")?, multi30k_train("fr")?))
 }
 
 fn bench(c: &mut Criterion) {

@@ -7,21 +7,14 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
+use xadj_benches::shared_data;
 use xadj_core::pharaoh::{read_alignment, write_alignment, Alignment, ReadOptions};
 use xadj_core::symmetrize::{symmetrize, symmetrize_files, symmetrize_pair, Method, Scratch};
 
 const LINES: usize = 100_000;
-
-fn shared_data() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .flat_map(|dir| [dir.join("shared/data"), dir.join("../shared/data")])
-        .find(|dir| dir.is_dir())
-}
 
 fn repeat(al: &Alignment, lines: usize) -> Alignment {
     let mut out = Alignment::default();

@@ -32,10 +32,6 @@ impl Vocab {
         id
     }
 
-    pub fn get(&self, word: &str) -> Option<u32> {
-        self.index.get(word).copied()
-    }
-
     pub fn len(&self) -> usize {
         self.words.len()
     }
