@@ -16,7 +16,7 @@ from xadj.batches import AlignmentBatch, Batcher, SideBatch
 from xadj.data import PrepareOptions, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
-MULTI30K = ROOT.parent / "shared" / "data" / "bitext" / "multi30k" / "train.en.gz"
+MULTI30K = ROOT / "tests" / "data" / "multi30k" / "train.first240.en.gz"
 
 Pair = tuple[list[str], list[str], list[tuple[int, int]]]  # other words, English words, links
 
@@ -126,8 +126,6 @@ def synthetic_pairs(english_lines: list[str]) -> list[Pair]:
 
 @pytest.fixture(scope="session")
 def english_lines() -> list[str]:
-    if not MULTI30K.exists():
-        pytest.skip(f"Multi30k sample missing: {MULTI30K}")
     with gzip.open(MULTI30K, "rt", encoding="utf-8") as f:
         return [next(f).strip() for _ in range(240)]
 

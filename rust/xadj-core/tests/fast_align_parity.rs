@@ -1,5 +1,6 @@
-//! fast_align parity on the shared fixtures: our `-d -o -v` (and `-r`) output against the
-//! reference files made with clab/fast_align, line by line; and thread-count determinism.
+//! fast_align parity on the fixtures shipped in the repository's `tests/data`: our `-d -o -v`
+//! (and `-r`) output against the reference files made with clab/fast_align, line by line; and
+//! thread-count determinism.
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -7,23 +8,15 @@ use xadj_core::corpus::{read_bitext, Bitext, BitextFiles, ReadOptions};
 use xadj_core::fast_align::{align, align_both, AlignOptions, Progress};
 use xadj_core::pharaoh::Alignment;
 
-/// `shared/data`, found by walking up from the crate; `None` (test skipped) when absent.
-fn shared_data() -> Option<PathBuf> {
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let cand = d.join("shared").join("data");
-        if cand.is_dir() {
-            return Some(cand);
-        }
-        dir = d.parent();
-    }
-    None
+/// The repository's `tests/data`, two levels above this crate.
+fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
 /// Pharaoh lines as sorted-as-printed `(i, j)` lists.
 fn read_pharaoh(path: &Path) -> Vec<Vec<(u32, u32)>> {
     std::fs::read_to_string(path)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .map(|line| {
             line.split_whitespace()
@@ -65,13 +58,7 @@ fn identical_share(ours: &Alignment, reference: &[Vec<(u32, u32)>], label: &str)
 
 #[test]
 fn matches_reference_fast_align() {
-    let Some(data) = shared_data() else {
-        println!(
-            "SKIP: shared/data not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        return;
-    };
+    let data = test_data();
     for name in ["enfr", "roen"] {
         let bitext = read_fixture(&data, name);
         for (ext, reverse) in [("fwd", false), ("rev", true)] {
@@ -105,13 +92,7 @@ fn matches_reference_fast_align() {
 
 #[test]
 fn same_output_with_one_and_four_threads() {
-    let Some(data) = shared_data() else {
-        println!(
-            "SKIP: shared/data not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        return;
-    };
+    let data = test_data();
     let bitext = read_fixture(&data, "enfr");
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()

@@ -1,42 +1,40 @@
 //! Line-exact comparison with atools' output on every reference file, and AER figures of the
 //! fast_align reference outputs against the EN-FR gold set.
 //!
-//! The data lives in `shared/data` beside the project root; tests skip (with a message) when it
-//! is missing.
+//! The data ships with the repository in `tests/data` (see its README there).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use xadj_core::aer::score;
+use xadj_core::corpus::open_lines;
 use xadj_core::pharaoh::{read_alignment, read_gold, write_alignment, ReadOptions};
 use xadj_core::symmetrize::{symmetrize, Method};
 
-fn shared_data() -> Option<PathBuf> {
-    let found = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .flat_map(|dir| [dir.join("shared/data"), dir.join("../shared/data")])
-        .find(|dir| dir.is_dir());
-    if found.is_none() {
-        eprintln!(
-            "skipped: no shared/data directory above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
-    found
+/// The repository's `tests/data`, two levels above this crate.
+fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
-/// Symmetrises `stem.fwd` / `stem.rev` with every method whose reference `stem.<method>` exists
-/// and checks the output byte for byte; returns how many files were compared.
-fn check_stem(stem: &Path) -> usize {
-    let with_ext = |ext: &str| PathBuf::from(format!("{}.{ext}", stem.display()));
+/// A whole text file, gunzipped if it is gzip (the random set is shipped gzipped).
+fn read_text(path: &Path) -> String {
+    let mut text = String::new();
+    open_lines(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text
+}
+
+/// Symmetrises `stem.fwd` / `stem.rev` with every method and checks the output against
+/// `stem.<method>` byte for byte (each name followed by `suffix`, e.g. `.gz`).
+fn check_stem(stem: &Path, suffix: &str) {
+    let with_ext = |ext: &str| PathBuf::from(format!("{}.{ext}{suffix}", stem.display()));
     let fwd = read_alignment(&with_ext("fwd"), &ReadOptions::default()).unwrap();
     let rev = read_alignment(&with_ext("rev"), &ReadOptions::default()).unwrap();
-    let mut compared = 0;
     for method in Method::ALL {
         let reference = with_ext(method.name());
-        let Ok(expected) = std::fs::read_to_string(&reference) else {
-            eprintln!("no reference {}", reference.display());
-            continue;
-        };
+        let expected = read_text(&reference);
         let mut got = Vec::new();
         write_alignment(&symmetrize(&fwd, &rev, method).unwrap(), &mut got).unwrap();
         let got = String::from_utf8(got).unwrap();
@@ -57,44 +55,26 @@ fn check_stem(stem: &Path) -> usize {
             reference.display(),
             expected_lines.len()
         );
-        compared += 1;
     }
-    compared
 }
 
 #[test]
 fn random_alignments_match_atools() {
-    let Some(data) = shared_data() else { return };
-    let stem = data.join("reference/symmetrize/symrand1");
-    if !stem.with_extension("fwd").is_file() {
-        eprintln!("skipped: {} missing", stem.with_extension("fwd").display());
-        return;
-    }
-    assert_eq!(check_stem(&stem), 5);
+    check_stem(&test_data().join("reference/symmetrize/symrand1"), ".gz");
 }
 
 #[test]
 fn fast_align_outputs_match_atools() {
-    let Some(data) = shared_data() else { return };
     for name in ["enfr", "roen"] {
-        let stem = data.join("reference/fast_align").join(name);
-        if !stem.with_extension("fwd").is_file() || !stem.with_extension("rev").is_file() {
-            eprintln!("skipped: {} missing", stem.with_extension("fwd").display());
-            continue;
-        }
-        assert!(check_stem(&stem) > 0, "no reference output for {name}");
+        check_stem(&test_data().join("reference/fast_align").join(name), "");
     }
 }
 
 #[test]
 fn aer_of_reference_outputs() {
-    let Some(data) = shared_data() else { return };
+    let data = test_data();
     let gold_path = data.join("gold/enfr.gold");
     let refs = data.join("reference/fast_align");
-    if !gold_path.is_file() || !refs.join("enfr.fwd").is_file() {
-        eprintln!("skipped: EN-FR gold or reference output missing");
-        return;
-    }
     let gold = read_gold(&gold_path, true).unwrap();
     for (file, expected) in [
         ("enfr.fwd", 30.2),
