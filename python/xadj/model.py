@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +19,74 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 logger = logging.getLogger(__name__)
 
 TINY = "tiny"  # `--model tiny`: the random smoke-test model below, never a real encoder
+TINY_KINDS = ("bert", "xlmr")
+MANIFEST = "xadj_manifest.json"  # sha256 of every file of a model xadj built into the cache
+
+
+def cache_root() -> Path:
+    """xadj's user cache (``$XDG_CACHE_HOME/xadj`` or ``~/.cache/xadj``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "xadj"
+
+
+def write_manifest(directory: Path, **about: object) -> None:
+    files = {p.name: _sha256(p) for p in sorted(directory.iterdir())
+             if p.is_file() and p.name != MANIFEST}
+    (directory / MANIFEST).write_text(json.dumps({**about, "files": files}, indent=2))
+
+
+def verify_manifest(directory: Path) -> bool:
+    """True when every file the manifest lists is there with its recorded sha256."""
+    try:
+        files = json.loads((directory / MANIFEST).read_text())["files"]
+        return bool(files) and all(_sha256(directory / name) == digest
+                                   for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tiny_model_dir(kind: str = "bert", cache: Path | None = None) -> Path:
+    """The smoke-test model of ``kind``, built once into the cache (atomically) and verified
+    against its manifest before each reuse: a damaged copy is rebuilt, never used."""
+    from xadj.corpus import sample_bitext
+    from xadj.outputs import atomic_dir
+
+    if kind not in TINY_KINDS:
+        raise ValueError(f"unknown tiny model kind {kind!r}: use one of {TINY_KINDS}")
+    target = (cache or cache_root() / "models") / f"tiny-{kind}-v1"
+    if verify_manifest(target):
+        return target
+    if target.exists():
+        logger.warning("%s is incomplete or damaged; building it again", target)
+    lines = [side for line in sample_bitext().read_text(encoding="utf-8").splitlines()
+             for side in line.split(" ||| ")]
+    with atomic_dir(target, replace=True) as tmp:
+        build_tiny_model(kind, lines, tmp, seed=0)
+        write_manifest(tmp, model=f"tiny-{kind}", note="random smoke-test encoder, not a real model")
+    return target
+
+
+def resolve_model(name: str, tiny_kind: str = "bert") -> str:
+    """A model name as every command takes it -> what ``from_pretrained`` loads: ``tiny`` (the
+    cached smoke-test model), ``e5-small`` (the offline multilingual encoder, xadj.models), a hub
+    id or a local directory (unchanged)."""
+    if name == TINY:
+        return str(tiny_model_dir(tiny_kind))
+    if name.startswith("tiny-") and name[5:] in TINY_KINDS:
+        return str(tiny_model_dir(name[5:]))
+    try:
+        from xadj import models
+    except ImportError:  # the registry of offline encoders is optional
+        return name
+    return str(models.get(name))
 
 
 def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
