@@ -2,10 +2,11 @@
 
 xadj (Rust reading/filtering/mapping, one tokenizer call per distinct word, Rust batch assembly)
 against ``reference_loader.py`` (the reference pipeline in pure Python, per-word tokenization), on
-Multi30k French-English repeated to >= 100k pairs, same data, same tokenizer, same run. Untimed
-set-up: word-splitting the raw corpus, aligning it with xadj's aligner, training a WordPiece
-tokenizer on it. Throughput counts the subword tokens (both sides, special tokens included) of
-every batch produced.
+Multi30k French-English repeated to >= 100k pairs, same data, same tokenizer, same run. Without
+``../shared/data``, on the package's 1k-pair sample repeated to the same size (see bench_data.py).
+Untimed set-up: word-splitting the raw corpus, aligning it with xadj's aligner, training a
+WordPiece tokenizer on it. Throughput counts the subword tokens (both sides, special tokens
+included) of every batch produced.
 
     python benches/bench_data_path.py [--repeat 4] [--threads N] [--work-dir bench-data]
 Last line: ratio=<xadj/reference> xadj_tokens_per_s=<..> reference_tokens_per_s=<..>
@@ -14,14 +15,12 @@ Last line: ratio=<xadj/reference> xadj_tokens_per_s=<..> reference_tokens_per_s=
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-MULTI30K = ROOT.parent / "shared" / "data" / "bitext" / "multi30k"
+from bench_data import ROOT, multi30k_train
 
 
 def parse_args():
@@ -42,19 +41,19 @@ def build_inputs(work: Path, repeat: int):
     from xadj.corpus import read_bitext, tokenize_words
 
     work.mkdir(parents=True, exist_ok=True)
-    bitext = work / f"multi30k.fr-en.x{repeat}.txt"
+    data = multi30k_train("fr")
+    print(f"data: {data.origin}; {repeat} copies", file=sys.stderr)
+    bitext = work / f"multi30k-{data.tag}.fr-en.x{repeat}.txt"
     if not bitext.exists():
-        fr = gzip.open(MULTI30K / "train.fr.gz", "rt", encoding="utf-8").read().splitlines()
-        en = gzip.open(MULTI30K / "train.en.gz", "rt", encoding="utf-8").read().splitlines()
         lines = [" ".join(tokenize_words(a)) + " ||| " + " ".join(tokenize_words(b)) + "\n"
-                 for a, b in zip(fr, en, strict=True)]
+                 for a, b in zip(data.other, data.english, strict=True)]
         bitext.write_text("".join(lines * repeat), encoding="utf-8")
-    links = work / f"multi30k.fr-en.x{repeat}.intersect"
+    links = work / f"multi30k-{data.tag}.fr-en.x{repeat}.intersect"
     if not links.exists():
         corpus = read_bitext(bitext)
         aligned, offsets, _ = align_words(corpus, both=True, symmetrize="intersect", progress=False)
         write_alignment(links, aligned, offsets)
-    tok_dir = work / "wordpiece-tokenizer"
+    tok_dir = work / f"wordpiece-tokenizer-{data.tag}"
     if not (tok_dir / "tokenizer.json").exists():
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=False)
@@ -121,9 +120,6 @@ def main() -> int:
     if args.threads:
         os.environ["RAYON_NUM_THREADS"] = str(args.threads)
         os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.threads > 1 else "false"
-    if not MULTI30K.exists():
-        print(f"skipped: {MULTI30K} is missing", file=sys.stderr)
-        return 0
     sys.path.insert(0, str(Path(__file__).parent))
     from transformers import AutoTokenizer
 

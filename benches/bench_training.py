@@ -6,6 +6,7 @@ before one backward; every word is tokenized with `tokenizer.tokenize` at batch 
 vector is built by a Python loop over words into a CPU tensor; the base model runs without
 no_grad, so autograd also walks through it. Both sides get the same tiny model, the same
 Multi30k pairs, the same links, the same seed, and are timed end to end (load, train, save).
+Without ``../shared/data`` the pairs come from the package sample (see bench_data.py).
 
     python benches/bench_training.py [--pairs 256] [--device cuda]
 """
@@ -13,7 +14,6 @@ Multi30k pairs, the same links, the same seed, and are timed end to end (load, t
 from __future__ import annotations
 
 import argparse
-import gzip
 import logging
 import sys
 import tempfile
@@ -23,10 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from bench_data import ROOT, multi30k_train
 from torch import nn
-
-ROOT = Path(__file__).resolve().parents[1]
-MULTI30K = ROOT.parent / "shared" / "data" / "bitext" / "multi30k"
 
 Pair = tuple[list[str], list[str], list[tuple[int, int]]]
 
@@ -34,11 +32,9 @@ Pair = tuple[list[str], list[str], list[tuple[int, int]]]
 def load_pairs(n: int, lang: str = "fr") -> list[Pair]:
     """First n Multi30k pairs with positional one-to-one links (a stand-in for fast_align's:
     link quality doesn't change the work per step), identical-string links dropped (Efimov)."""
-    with (
-        gzip.open(MULTI30K / f"train.{lang}.gz", "rt") as fo,
-        gzip.open(MULTI30K / "train.en.gz", "rt") as fe,
-    ):
-        lines = [(o.split(), e.split()) for o, e, _ in zip(fo, fe, range(n), strict=False)]
+    data = multi30k_train(lang)
+    print(f"data: {data.origin}; first {n} pairs", file=sys.stderr)
+    lines = [(o.split(), e.split()) for o, e in zip(data.other[:n], data.english[:n], strict=True)]
     pairs = []
     for other, en in lines:
         links, used = [], set()
@@ -182,8 +178,6 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if not (MULTI30K / "train.en.gz").exists():
-        sys.exit(f"Multi30k sample missing: {MULTI30K}")
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device visible")
     pairs = load_pairs(args.pairs)

@@ -16,7 +16,9 @@ published fast_align figures and eflomal, for speed, peak memory and alignment q
 
 Multi30k is lowercased and split with ``xadj.corpus.tokenize_words``; the gold pairs are taken
 as they are in ``fixtures/*.txt`` (already lowercased and tokenized: re-tokenizing them would
-split e.g. ``mr.`` and shift the gold indices). Prepared files go to ``--work-dir``.
+split e.g. ``mr.`` and shift the gold indices). Prepared files go to ``--work-dir``. Without
+``../shared/data``: the package's 1k-pair sample repeated to 29k, and the gold sets and fast_align
+outputs shipped in ``tests/data`` (see bench_data.py).
 
     python benches/bench_wordalign.py [--repeat 4] [--quick] [--skip-eflomal] [--work-dir D]
 
@@ -28,7 +30,6 @@ counts 2N/t. Last line: ratio=<xadj 1-thread forward pairs/s / 4850> xadj_pairs_
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -37,9 +38,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MULTI30K = DATA / "bitext" / "multi30k"
+from bench_data import ROOT, alignment_data, multi30k_train
+
+DATA, DATA_ORIGIN = alignment_data()  # gold/, fixtures/, reference/fast_align/
 FAST_ALIGN_RATE = 4850.0  # pairs/s per direction, one thread (fast_align -d -o -v)
 FAST_ALIGN_PEAK_MB = 96.0  # at 118k pairs
 N_ENFR_GOLD = 447
@@ -65,16 +66,16 @@ def prepare_corpora(work: Path, repeat: int) -> dict[str, Path]:
     from xadj.corpus import tokenize_words
 
     work.mkdir(parents=True, exist_ok=True)
-    paths = {"29k": work / "wordalign.m30k.en-fr.txt",
-             "big": work / f"wordalign.m30k.en-fr.x{repeat}.txt",
-             "enfr": work / "wordalign.m30k.en-fr.gold-enfr.txt"}
+    data = multi30k_train("fr")
+    print(f"data: {data.origin}\ndata: {DATA_ORIGIN}", file=sys.stderr)
+    paths = {"29k": work / f"wordalign.m30k-{data.tag}.en-fr.txt",
+             "big": work / f"wordalign.m30k-{data.tag}.en-fr.x{repeat}.txt",
+             "enfr": work / f"wordalign.m30k-{data.tag}.en-fr.gold-enfr.txt"}
     if all(p.exists() for p in paths.values()):
         return paths
-    with (gzip.open(MULTI30K / "train.en.gz", "rt", encoding="utf-8") as fe,
-          gzip.open(MULTI30K / "train.fr.gz", "rt", encoding="utf-8") as ff):
-        lines = [" ".join(tokenize_words(en.lower())) + " ||| "
-                 + " ".join(tokenize_words(fr.lower())) + "\n"
-                 for en, fr in zip(fe, ff, strict=True)]
+    lines = [" ".join(tokenize_words(en.lower())) + " ||| "
+             + " ".join(tokenize_words(fr.lower())) + "\n"
+             for en, fr in zip(data.english, data.other, strict=True)]
     gold_pairs = (DATA / "fixtures" / "enfr.txt").read_text(encoding="utf-8").splitlines(True)
     assert len(gold_pairs) == N_ENFR_GOLD, len(gold_pairs)
     paths["29k"].write_text("".join(lines), encoding="utf-8")
@@ -270,9 +271,6 @@ def main() -> int:
     args = parse_args()
     if args.worker:
         return worker_main(args.worker)
-    if not MULTI30K.exists() or not (DATA / "gold").exists():
-        print(f"skipped: {MULTI30K} or {DATA / 'gold'} is missing", file=sys.stderr)
-        return 0
     start = time.perf_counter()
     work = Path(args.work_dir)
     t0 = time.perf_counter()

@@ -1,17 +1,17 @@
 //! The data path after alignment, in memory: link filters, subword mapping, seeded sampling and
-//! batch assembly, on Multi30k EN-FR train repeated 4x (116k pairs). Piece counts per word come
+//! batch assembly, on Multi30k EN-FR train repeated 4x (116k pairs; without `shared/data`, the
+//! package's 1k-pair sample repeated to the same size, see `xadj_benches::multi30k_fr_en`). Piece counts per word come
 //! from a fixed synthetic table (1-3 pieces a word, as WordPiece gives on this text), so the
 //! figures measure xadj, not a tokenizer. Each group prints its subword tokens (or pairs) per
 //! second and the ratio to the 0.5M tokens/s per core the issue sets as the floor.
 #![allow(clippy::print_stdout)]
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use xadj_benches::multi30k_train;
+use xadj_benches::{multi30k_fr_en, repeat};
 use xadj_core::batch::{assemble, Pooling, RowsView, SideView, Specials};
-use xadj_core::corpus::{read_bitext, Bitext, BitextFiles, ReadOptions};
+use xadj_core::corpus::Bitext;
 use xadj_core::filter::{filter_links, FilterOptions};
 use xadj_core::pharaoh::Alignment;
 use xadj_core::ragged::Ragged;
@@ -19,14 +19,6 @@ use xadj_core::sample::epoch_order;
 use xadj_core::subword::{map_corpus, MapOptions, Prepared};
 
 const FLOOR_TOKENS_PER_S_PER_CORE: f64 = 500_000.0;
-
-fn multi30k() -> Option<(PathBuf, PathBuf)> {
-    Some((multi30k_train("fr")?, multi30k_train("en")?))
-}
-
-fn repeat(r: &Ragged<u32>, times: usize) -> Ragged<u32> {
-    Ragged::concat((0..times).map(|_| r.clone()).collect())
-}
 
 /// Links i-j along the diagonal of each pair: the filters' and mapping's input shape.
 fn diagonal_links(b: &Bitext) -> Alignment {
@@ -58,15 +50,9 @@ fn report(name: &str, units: &str, amount: usize, seconds: f64) {
 }
 
 fn bench(c: &mut Criterion) {
-    let Some((fr, en)) = multi30k() else {
-        println!("SKIP data_path bench: shared/data/bitext/multi30k not found");
-        return;
-    };
-    let opts = ReadOptions {
-        allow_empty: true,
-        ..ReadOptions::default()
-    };
-    let mut b = read_bitext(&BitextFiles::Split(fr, en), &opts).expect("read multi30k");
+    let corpus = multi30k_fr_en();
+    println!("data: {}; 4 copies", corpus.origin);
+    let mut b = corpus.bitext;
     b.source = repeat(&b.source, 4);
     b.target = repeat(&b.target, 4);
     let links = diagonal_links(&b);

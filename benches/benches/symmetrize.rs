@@ -1,8 +1,9 @@
 //! Symmetrisation throughput in sentence pairs per second: every method in memory on one core,
 //! and the file pipeline (parse both directions, symmetrise, write) that `atools` does.
 //!
-//! Input: fast_align's EN-FR reference alignments (`shared/data/reference/fast_align/enfr.*`)
-//! repeated to ~100k lines; random alignments of similar shape when the data is missing.
+//! Input: fast_align's EN-FR reference alignments (`shared/data/reference/fast_align/enfr.*`, or
+//! the copies in the repository's `tests/data` without it) repeated to 100k lines; random
+//! alignments of similar shape when neither is there.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -10,7 +11,7 @@ use std::io::BufWriter;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
-use xadj_benches::shared_data;
+use xadj_benches::fast_align_references;
 use xadj_core::pharaoh::{read_alignment, write_alignment, Alignment, ReadOptions};
 use xadj_core::symmetrize::{symmetrize, symmetrize_files, symmetrize_pair, Method, Scratch};
 
@@ -44,18 +45,20 @@ fn synthetic(seed: u64, lines: usize) -> Alignment {
 }
 
 fn inputs() -> (Alignment, Alignment) {
-    let refs = shared_data().map(|d| d.join("reference/fast_align"));
-    match refs.filter(|r| r.join("enfr.fwd").is_file() && r.join("enfr.rev").is_file()) {
-        Some(r) => {
-            let opts = ReadOptions::default();
-            let fwd = read_alignment(&r.join("enfr.fwd"), &opts).expect("enfr.fwd");
-            let rev = read_alignment(&r.join("enfr.rev"), &opts).expect("enfr.rev");
-            (repeat(&fwd, LINES), repeat(&rev, LINES))
-        }
-        None => {
-            eprintln!("shared/data missing: benchmarking random alignments instead of EN-FR");
-            (synthetic(1, LINES), synthetic(2, LINES))
-        }
+    let (dir, origin) = fast_align_references();
+    let (fwd_path, rev_path) = (dir.join("enfr.fwd"), dir.join("enfr.rev"));
+    if fwd_path.is_file() && rev_path.is_file() {
+        eprintln!("data: {origin}, EN-FR repeated to {LINES} lines");
+        let opts = ReadOptions::default();
+        let fwd = read_alignment(&fwd_path, &opts).expect("enfr.fwd");
+        let rev = read_alignment(&rev_path, &opts).expect("enfr.rev");
+        (repeat(&fwd, LINES), repeat(&rev, LINES))
+    } else {
+        eprintln!(
+            "data: no EN-FR reference alignments in {}: random ones",
+            dir.display()
+        );
+        (synthetic(1, LINES), synthetic(2, LINES))
     }
 }
 
