@@ -111,7 +111,8 @@ def _evaluate(config: EvaluateConfig, task: Any, configs: list[str],
                                "metrics": {}}
     if config.resume and results_path.is_file():
         earlier = json.loads(results_path.read_text())
-        keep = ("languages", "qa_pairs", "max_test_samples", "resume", "overwrite", "versions")
+        keep = ("languages", "qa_pairs", "max_test_samples", "resume", "overwrite", "versions",
+                "batch_size", "cpu")
         changed = [d for d in differences(
             {k: v for k, v in earlier.get("config", {}).items() if k not in keep},
             {k: v for k, v in settings.items() if k not in keep}) if not d.startswith("layer")]
