@@ -79,21 +79,21 @@ def test_several_languages_one_model_each_or_mixed(tmp_path):
     from xadj.corpus import sample_bitext
 
     lines = sample_bitext().read_text().splitlines()
-    for lang, part in (("fr", lines[:200]), ("xx", lines[200:400])):
+    for lang, part in (("fr", lines[:200]), ("qaa", lines[200:400])):
         (tmp_path / f"{lang}.txt").write_text("\n".join(part) + "\n")
-    corpora = ["--corpus", f"fr={tmp_path / 'fr.txt'}", "--corpus", f"xx={tmp_path / 'xx.txt'}"]
+    corpora = ["--corpus", f"fr={tmp_path / 'fr.txt'}", "--corpus", f"qaa={tmp_path / 'qaa.txt'}"]
     common = ["--model", "tiny", "--max-steps", "2", "--heldout-pairs", "20"]
     out = cli("align", *corpora, *common, "--output-dir", tmp_path / "each")
     assert out.returncode == 0, out.stderr
-    for lang in ("fr", "xx"):
+    for lang in ("fr", "qaa"):
         assert (tmp_path / "each" / lang / "model" / "xadj_config.json").exists()
         assert (tmp_path / "each" / lang / "alignment_report.json").exists()
     out = cli("align", *corpora, *common, "--mix-languages", "--output-dir", tmp_path / "mixed")
     assert out.returncode == 0, out.stderr
     config = json.loads((tmp_path / "mixed" / "model" / "xadj_config.json").read_text())
-    assert sorted(config["languages"]) == ["fr", "xx"]
+    assert sorted(config["languages"]) == ["fr", "qaa"]
     report = json.loads((tmp_path / "mixed" / "alignment_report.json").read_text())
-    assert {"fr", "xx", "mean"} <= set(report)
+    assert {"fr", "qaa", "mean"} <= set(report)
     bad = cli("align", "--corpus", "fr", *common, "--output-dir", tmp_path / "bad")
     assert bad.returncode == 2 and "LANG=FILE" in bad.stderr
 
@@ -102,7 +102,7 @@ def test_align_on_a_prepared_dataset_checks_its_tokenizer(tmp_path):
     run = tmp_path / "run"
     first = cli("align", "--model", "tiny", "--max-steps", "1", "--output-dir", run)
     assert first.returncode == 0, first.stderr
-    again = cli("align", "--model", run / "tiny-bert", "--dataset", f"fr={run / 'data' / 'fr'}",
+    again = cli("align", "--model", "tiny", "--dataset", f"fr={run / 'data' / 'fr'}",
                 "--max-steps", "2", "--output-dir", tmp_path / "again")
     assert again.returncode == 0, again.stderr
     assert not (tmp_path / "again" / "data").exists()  # nothing re-prepared

@@ -22,7 +22,7 @@ def _config(tiny_dir, tmp_path, **kw):
         pairs_per_step=8,
         lr=1e-3,
         epochs=1,
-        checkpoint_every=None,
+        checkpoint_every=0,
         log_every=1000,
     )
     return AlignConfig(**{**base, **kw})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xadj.alignment import AlignerOptions, align_words, read_gold, score
+from xadj.wordalign import AlignerOptions, align_words, read_gold, score
 from xadj.corpus import read_bitext
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -39,13 +39,19 @@ def setting(
     flag: str | None = None,
     short: str | None = None,
     metavar: str | None = None,
+    nargs: int | None = None,
+    repeat: bool = False,
+    required: bool = False,
+    positional: bool = False,
     cli: bool = True,
 ) -> Any:
     """A config field with its default, help text and range (``min``/``max`` inclusive unless
-    ``min_open``); ``cli=False`` keeps it out of the command line (set by the job itself)."""
+    ``min_open``); ``cli=False`` keeps it out of the command line (set by the job itself).
+    List fields take ``nargs`` values (default: one or more), or ``repeat`` the option."""
     metadata = {
         "help": help, "choices": tuple(choices) if choices else None, "min": min, "max": max,
         "min_open": min_open, "flag": flag, "short": short, "metavar": metavar, "cli": cli,
+        "nargs": nargs, "repeat": repeat, "required": required, "positional": positional,
     }
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
@@ -100,7 +106,6 @@ def option_name(f: dataclasses.Field[Any]) -> str:
     if f.metadata.get("flag"):
         return str(f.metadata["flag"])
     name = f.name.replace("_", "-")
-    base, _ = _unwrap(f.type if not isinstance(f.type, str) else Any)
     if f.default is True:
         return f"--no-{name}"
     return f"--{name}"
@@ -128,15 +133,17 @@ def add_arguments(
     *,
     exclude: Sequence[str] = (),
 ) -> None:
-    """Adds one option per CLI field of the config class ``cls`` (nested configs flattened)."""
+    """Adds one option per CLI field of the config class ``cls``. Nested configs are flattened;
+    a nested field named like an outer one shares its option (``--seed`` sets both)."""
     hints = _hints(cls)
-    for f in dataclasses.fields(cls):
+    own = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in exclude or not f.metadata.get("cli", True):
             continue
         annotation = hints[f.name]
         base, optional = _unwrap(annotation)
         if dataclasses.is_dataclass(base):
-            add_arguments(parser, base, exclude=exclude)  # type: ignore[arg-type]
+            add_arguments(parser, base, exclude=(*exclude, *own))  # type: ignore[arg-type]
             continue
         meta = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else (
@@ -144,6 +151,10 @@ def add_arguments(
         names = [option_name(f)] + ([meta["short"]] if meta.get("short") else [])
         help_text = meta.get("help") or f.name.replace("_", " ")
         kwargs: dict[str, Any] = {"dest": f.name, "help": help_text}
+        if meta.get("positional"):
+            names, kwargs = [f.name], {"help": help_text}
+        elif meta.get("required"):
+            kwargs["required"] = True
         if base is bool:
             kwargs["action"] = "store_false" if default else "store_true"
             kwargs["default"] = default
@@ -151,17 +162,23 @@ def add_arguments(
             origin = typing.get_origin(base)
             if origin in (list, tuple):
                 element = typing.get_args(base)[0]
-                kwargs.update(nargs="+", type=_arg_type(f.name, element, meta))
+                kwargs["type"] = _arg_type(f.name, element, meta)
+                if meta.get("repeat"):
+                    kwargs["action"] = "append"
+                else:
+                    kwargs["nargs"] = meta.get("nargs") or "+"
             elif origin is dict:
                 raise TypeError(f"{cls.__name__}.{f.name}: dict settings need cli=False")
             else:
                 kwargs["type"] = _arg_type(f.name, base, meta)
-            kwargs["default"] = default
+            if not meta.get("positional"):
+                kwargs["default"] = default
             if meta.get("choices"):
                 kwargs["choices"] = meta["choices"]
             if meta.get("metavar"):
                 kwargs["metavar"] = meta["metavar"]
-            kwargs["help"] = f"{help_text} (default: {_show(default)})"
+            if not (meta.get("required") or meta.get("positional")):
+                kwargs["help"] = f"{help_text} (default: {_show(default)})"
         parser.add_argument(*names, **kwargs)
 
 
@@ -191,6 +208,7 @@ def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
     return cls(**values)
 
 
+
 def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     """``name: old -> new`` for every setting that differs between two config dicts."""
     out = []
@@ -204,8 +222,12 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def validate_language(code: str) -> str:
-    """A language code safe to use as a directory name: BCP-47 shape (``es``, ``pt-BR``)."""
-    if not isinstance(code, str) or not LANGUAGE_CODE.match(code):
-        raise ValueError(
-            f"invalid language code {code!r}: expected a BCP-47 code such as es, ru, vi, hi, pt-BR")
+    """A language code safe to use as a directory name: a valid BCP-47 tag whose subtags are in
+    the IANA registry (``es``, ``pt-BR``, ``qaa`` for local use), checked by ``langcodes``."""
+    import langcodes
+
+    if not isinstance(code, str) or not LANGUAGE_CODE.match(code) or not langcodes.tag_is_valid(
+            code):
+        raise ValueError(f"invalid language code {code!r}: expected a registered BCP-47 code "
+                         f"such as es, ru, vi, hi, pt-BR (qaa-qtz for a local or made-up language)")
     return code

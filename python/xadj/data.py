@@ -11,9 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from xadj import __version__, _native
+from xadj.config import check, setting
 from xadj.corpus import Bitext, fingerprint, read_bitext
 
 log = logging.getLogger(__name__)
@@ -33,18 +31,87 @@ ARRAYS = tuple(f"{side}_{name}" for side in ("other", "english") for name in SID
     "links", "link_offsets", "pair_index")
 
 
+SYMMETRIZE_METHODS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+
+
 @dataclass
-class PrepareOptions:
-    max_words: int = 64  # drop a pair whose either side has more words (0 = no limit)
-    one_to_one: bool = True  # keep a link only if both its words occur in no other link
-    drop_identical: bool = True  # drop links between identical strings (Efimov et al.)
-    drop_unlinked: bool = True  # drop pairs left without links
-    max_seq_length: int | None = None  # pieces per side incl. specials (None: model max, <= 512)
-    max_pairs: int | None = None  # keep a seeded random subset of this many pairs
-    seed: int = 42  # seed of the subset
-    english_first: bool = False  # lines are `English ||| other` instead of `other ||| English`
-    unicode_words: bool = False  # split raw text with the built-in word tokenizer
-    symmetrize: str = "intersect"  # heuristic joining both directions of the built-in aligner
+class PrepareConfig:
+    """How a corpus becomes training pairs (docs/method.md §1-2): filters, text handling."""
+
+    max_words: int = setting(64, "drop pairs with a side longer than this many words (0: no limit)",
+                             min=0)
+    one_to_one: bool = setting(True, "keep only one-to-one links", flag="--keep-many-to-many")
+    drop_identical: bool = setting(
+        True, "keep links between identical strings (Efimov et al. drop them)",
+        flag="--keep-identical")
+    drop_unlinked: bool = setting(True, "keep pairs left without links", flag="--keep-unlinked")
+    max_seq_length: int | None = setting(
+        None, "most subword pieces per side incl. special tokens (default: the model's limit)",
+        min=3)
+    max_pairs: int | None = setting(None, "keep a seeded random subset of this many pairs", min=1)
+    seed: int = setting(42, "random seed", min=0)
+    english_first: bool = setting(
+        False, "lines are `English ||| other` (links English index first)")
+    unicode_words: bool = setting(
+        False, "split raw text with the built-in Unicode word tokenizer (default: text is "
+        "pre-tokenized, words separated by spaces)", flag="--raw-text")
+    symmetrize: str = setting("intersect", "heuristic joining both directions of the built-in "
+                              "aligner (docs/method.md §1)", choices=SYMMETRIZE_METHODS)
+    strict: bool = setting(False, "stop at a pair with an empty side instead of dropping it")
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+PrepareOptions = PrepareConfig  # the name of earlier releases
+
+
+@dataclass
+class CorpusConfig:
+    """Where a parallel corpus comes from: files, or a `datasets` source exported once."""
+
+    bitext: list[str] | None = setting(
+        None, "one `other ||| English` file, or two line-aligned files (other, English); .gz is "
+        "fine; default: the French-English sample shipped with xadj", metavar="FILE", nargs=None)
+    alignments: str | None = setting(
+        None, "Pharaoh links for the bitext (default: the built-in aligner)")
+    hf_dataset: str | None = setting(
+        None, "a datasets hub id, save_to_disk dir or json/parquet file (instead of --bitext)")
+    hf_config: str | None = setting(None, "dataset config, e.g. en-es")
+    hf_split: str = setting("train", "dataset split")
+    hf_lang: str | None = setting(None, "other language key of a `translation` dict, e.g. es")
+    hf_columns: list[str] | None = setting(
+        None, "column names of the other and the English side (default: non_english english)",
+        nargs=2, metavar="COLUMN")
+    hf_max_rows: int | None = setting(None, "read at most this many rows", min=1)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.bitext is not None and len(self.bitext) not in (1, 2):
+            raise ValueError("bitext: give one `other ||| English` file or two line-aligned files")
+        if self.hf_dataset and self.bitext:
+            raise ValueError("give either a bitext or a datasets source, not both")
+
+
+def resolve_corpus(corpus: CorpusConfig, work_dir: Path) -> list[Path]:
+    """The bitext file(s) of a corpus; a datasets source is exported once into ``work_dir``."""
+    if corpus.hf_dataset:
+        from xadj.corpus import export_hf_dataset
+
+        other_col, english_col = corpus.hf_columns or (None, None)
+        return list(export_hf_dataset(
+            corpus.hf_dataset, work_dir, config=corpus.hf_config, split=corpus.hf_split,
+            other_lang=corpus.hf_lang, other_column=other_col, english_column=english_col,
+            max_rows=corpus.hf_max_rows))
+    if not corpus.bitext:
+        from xadj.corpus import sample_bitext
+
+        return [sample_bitext()]
+    paths = [Path(p) for p in corpus.bitext]
+    for p in paths + ([Path(corpus.alignments)] if corpus.alignments else []):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file")
+    return paths
 
 
 @dataclass(frozen=True)
@@ -104,6 +171,26 @@ def piece_table(tokenizer: Any, vocab: list[str], batch_size: int = 50_000
     return values, offsets
 
 
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Cheap consistency checks, so a damaged or edited dataset is an error, not a crash."""
+    n = len(arrays["pair_index"])
+
+    def ragged(values: str, offsets: str, rows: int) -> None:
+        off = arrays[offsets]
+        if off.ndim != 1 or len(off) != rows + 1 or (rows and (off[0] != 0 or np.any(
+                np.diff(off) < 0))) or int(off[-1]) != len(arrays[values]):
+            raise ValueError(f"{path}: damaged prepared dataset ({offsets} does not index "
+                             f"{values}); prepare it again")
+
+    for side in ("other", "english"):
+        ragged(f"{side}_pieces", f"{side}_piece_offsets", n)
+        ragged(f"{side}_word_starts", f"{side}_word_offsets", n)
+    ragged("links", "link_offsets", n)
+    links = arrays["links"]
+    if links.ndim != 2 or links.shape[1] != 2:
+        raise ValueError(f"{path}: damaged prepared dataset (links must be [n, 2])")
+
+
 class PreparedDataset:
     """A prepared dataset directory, memory-mapped: training only reads these arrays."""
 
@@ -122,7 +209,11 @@ class PreparedDataset:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: dataset format {meta.get('format_version')}, "
                              f"this xadj reads {FORMAT_VERSION}; prepare it again")
-        arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+        try:
+            arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: damaged prepared dataset: {err}") from err
+        _check_arrays(path, arrays)
         return cls(path, arrays, meta)
 
     @property
@@ -176,7 +267,7 @@ def _select(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
 def align_bitext(bitext: Bitext, method: str = "intersect", **options: Any
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Aligns a bitext with the built-in aligner in both directions and symmetrises."""
-    from xadj.alignment import align_words
+    from xadj.wordalign import align_words
 
     links, offsets, stats = align_words(bitext, both=True, symmetrize=method, **options)
     stats.pop("alignments")  # the directional links: not needed once symmetrised
@@ -192,15 +283,27 @@ def prepare(
     options: PrepareOptions | None = None,
     tokenizer_name: str = "",
     progress: bool = True,
+    overwrite: bool = False,
 ) -> PreparedDataset:
     """Prepares a corpus for training and saves it to ``output`` (written to a temporary
-    directory first, so ``output`` appears only when complete)."""
-    opts = options or PrepareOptions()
+    directory first, so ``output`` appears only when complete).
+
+    An existing ``output`` is refused unless ``overwrite``, and even then only when it is a
+    prepared dataset: nothing else is ever replaced."""
+    opts = options or PrepareConfig()
     output = Path(output)
     paths = [Path(p) for p in bitext_paths]
     if len(paths) not in (1, 2):
         raise ValueError("give one `source ||| target` file or two line-aligned files")
+    if opts.unicode_words and alignments is not None:
+        raise ValueError("raw-text word splitting with external alignments would shift the word "
+                         "indices the alignments refer to: give pre-tokenized text (the text the "
+                         "alignments were made on) or let the built-in aligner align it")
+    check_output(output, overwrite)
     info = tokenizer_info(tokenizer)
+    if opts.max_seq_length is not None and opts.max_seq_length > info.max_length:
+        raise ValueError(f"max_seq_length {opts.max_seq_length} is above the model's limit of "
+                         f"{info.max_length} pieces")
     max_len = opts.max_seq_length or info.max_length
     max_pieces = max_len - len(info.prefix_ids) - len(info.suffix_ids)
     if max_pieces <= 0:
@@ -210,7 +313,10 @@ def prepare(
     t0 = time.perf_counter()
 
     steps.set_postfix_str("read")
-    bitext = read_bitext(*paths, unicode_words=opts.unicode_words)
+    bitext = read_bitext(*paths, unicode_words=opts.unicode_words, allow_empty=not opts.strict)
+    if bitext.empty_pairs:
+        log.warning("%s: %d pairs with an empty side dropped (strict mode would stop)",
+                    paths[0], bitext.empty_pairs)
     timings["read_s"] = time.perf_counter() - t0
     steps.update()
 
@@ -279,16 +385,26 @@ def prepare(
     return PreparedDataset.load(output)
 
 
+def check_output(output: Path, overwrite: bool) -> None:
+    """Refuses to replace anything but a prepared dataset, and that only with ``overwrite``."""
+    if not output.exists() or (output.is_dir() and not any(output.iterdir())):
+        return
+    if not (output / "meta.json").is_file():
+        raise FileExistsError(f"{output} exists and is not a prepared dataset; refusing to "
+                              f"replace it (choose another output)")
+    if not overwrite:
+        raise FileExistsError(f"{output} already holds a prepared dataset: pass --overwrite to "
+                              f"replace it")
+
+
 def _save(output: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    from xadj.outputs import atomic_dir
+
     try:
-        for name in ARRAYS:
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arrays[name]))
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_dir(output, replace=True) as tmp:
+            for name in ARRAYS:
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(arrays[name]))
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    except OSError as err:
+        raise OSError(f"{output}: cannot write the prepared dataset: "
+                      f"{err.strerror or err}") from err

@@ -6,11 +6,12 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,9 +20,14 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from xadj.adjust import AlignConfig
+from xadj.batches import Batcher
+from xadj.config import differences
+from xadj.data import PreparedDataset
 from xadj.loss import adjustment_loss, batch_to_device
 from xadj.model import frozen_copy, load_encoder
 from xadj.sampling import epoch_order
+from xadj.tracking import METRICS_FILE, StepLog, tracker_names
 
 logger = get_logger(__name__)
 
@@ -29,36 +35,10 @@ PROGRESS_FILE = "xadj_progress.json"  # inside each checkpoint: where the run st
 CONFIG_FILE = "xadj_config.json"  # next to the final model: every setting and version
 
 
-class BatchSource(Protocol):
-    """What train() reads for one language: xadj.batches.Batcher (or anything shaped like it)."""
-
-    def batch(self, indices: np.ndarray) -> Any: ...  # -> xadj.batches.AlignmentBatch
-
-
-@dataclass
-class AlignConfig:
-    model: str = "bert-base-multilingual-cased"  # hub name or local dir of the encoder to adjust
-    datasets: dict[str, str] = field(default_factory=dict)  # language -> prepared dataset dir
-    output_dir: str = "xadj-out"  # model/ and checkpoints/ go here (one subdir per language)
-    mix_languages: bool = False  # one model for all languages, losses summed each step (Cao)
-    loss_variant: str = "current"  # "current" (Efimov): toward F(en); "frozen": toward F0(en)
-    reg_weight: float = 1.0  # lambda_reg on L_reg (METHOD §3)
-    pooling: str = "avg"  # word vector from pieces: avg | first | last (applied by the Batcher)
-    special_pairs: bool = True  # align [CLS]/<s> and [SEP]/</s> as one more pair each
-    max_seq_length: int = 512  # a tokenized side longer than this is an error (position limit)
-    pairs_per_step: int = 32  # sentence pairs per optimizer step, per language
-    grad_accum: int = 1  # split each step into this many chunks to save memory (same update)
-    lr: float = 5e-5  # Adam learning rate after warm-up
-    warmup_fraction: float = 0.1  # linear warm-up over this share of the steps, then constant
-    epochs: int = 1  # passes over the (largest) dataset
-    max_steps: int | None = None  # stop after this many optimizer steps (caps the schedule)
-    seed: int = 42  # batch order, dropout and everything else random
-    mixed_precision: str = "no"  # accelerate's: no | fp16 | bf16
-    cpu: bool = False  # run on the CPU even when an accelerator is visible
-    checkpoint_every: int | None = 1000  # save a resumable checkpoint every N steps (None: never)
-    resume: bool = False  # continue from the latest checkpoint in output_dir
-    overwrite: bool = False  # replace an existing finished model in output_dir
-    log_every: int = 50  # log the loss parts every N steps
+__all__ = ["AlignConfig", "TrainResult", "train"]
+# Settings a resumed run may change: they do not change what is computed.
+RESUMABLE = ("resume", "overwrite", "checkpoint_every", "keep_checkpoints", "log_every",
+             "report_to", "output_dir")
 
 
 @dataclass
@@ -68,30 +48,38 @@ class TrainResult:
     losses: list[float]  # loss of each step run by this call
 
 
-def train(config: AlignConfig, sources: Mapping[str, BatchSource]) -> dict[str, TrainResult]:
-    """One adjusted model per language (default), or one for all with mix_languages."""
+def train(
+    config: AlignConfig,
+    sources: Mapping[str, Batcher | PreparedDataset],
+    progress: bool = True,
+    extra_record: dict[str, Any] | None = None,
+) -> dict[str, TrainResult]:
+    """One adjusted model per language (default), or one for all with mix_languages.
+
+    ``sources`` give each language's pairs: a prepared dataset, or a Batcher over a subset of
+    one. Batches are always built from ``config`` (pooling, special pairs): the config is what
+    the run records, so it is what the run does."""
     if not sources:
         raise ValueError("no languages to train on")
-    if config.mix_languages or len(sources) == 1:
-        name = "+".join(sources) if len(sources) > 1 else next(iter(sources))
-        return {name: train_run(config, sources)}
+    batchers = {lang: _batcher(src, config) for lang, src in sources.items()}
+    if config.mix_languages or len(batchers) == 1:
+        name = "+".join(batchers) if len(batchers) > 1 else next(iter(batchers))
+        return {name: train_run(config, batchers, progress, extra_record)}
     return {
         lang: train_run(
-            replace(config, output_dir=str(Path(config.output_dir) / lang)), {lang: src}
+            replace(config, output_dir=str(Path(config.output_dir) / lang)), {lang: b},
+            progress, extra_record,
         )
-        for lang, src in sources.items()
+        for lang, b in batchers.items()
     }
 
 
-def _num_pairs(source: Any) -> int:
-    return int(getattr(source, "num_pairs", None) or source.dataset.num_pairs)
-
-
-def _meta(source: Any) -> dict:
-    meta = getattr(source, "meta", None)
-    if meta is None:
-        meta = getattr(getattr(source, "dataset", None), "meta", {})
-    return dict(meta)
+def _batcher(source: Batcher | PreparedDataset, config: AlignConfig) -> Batcher:
+    if isinstance(source, Batcher):
+        return Batcher(source.dataset, config.pooling, config.special_pairs, pairs=source.pairs)
+    if isinstance(source, PreparedDataset):
+        return Batcher(source, config.pooling, config.special_pairs)
+    raise TypeError(f"train() takes prepared datasets or Batchers, not {type(source).__name__}")
 
 
 def _step_indices(n: int, per_step: int, seed: int, step: int, cache: dict) -> np.ndarray:
@@ -103,9 +91,21 @@ def _step_indices(n: int, per_step: int, seed: int, step: int, cache: dict) -> n
     return cache["order"][j * per_step : (j + 1) * per_step]
 
 
+def _checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    done = [p for p in root.glob("step-*") if (p / PROGRESS_FILE).is_file()
+            and p.name.split("-")[1].isdigit()]
+    return sorted(done, key=lambda p: int(p.name.split("-")[1]))
+
+
 def _latest_checkpoint(root: Path) -> Path | None:
-    done = [p for p in root.glob("step-*") if (p / PROGRESS_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+    found = _checkpoints(root)
+    return found[-1] if found else None
+
+
+def _settings(config: AlignConfig) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues."""
+    return {k: v for k, v in asdict(config).items() if k not in RESUMABLE}
 
 
 def _json_default(obj: Any) -> Any:
@@ -116,10 +116,13 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainResult:
+def train_run(
+    config: AlignConfig,
+    sources: Mapping[str, Batcher],
+    progress: bool = True,
+    extra_record: dict[str, Any] | None = None,
+) -> TrainResult:
     """One model trained on `sources` (summing their losses each step); the accelerate loop."""
-    if config.pairs_per_step < config.grad_accum:
-        raise ValueError("pairs_per_step must be at least grad_accum")
     out = Path(config.output_dir)
     final_dir, ckpt_root = out / "model", out / "checkpoints"
     # The pooler of BERT-like models is computed but never in the loss: DDP must allow that.
@@ -128,20 +131,26 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         cpu=config.cpu,
         step_scheduler_with_optimizer=False,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        log_with=tracker_names(config.report_to) or None,
+        project_dir=str(out),
     )
-    if final_dir.exists() and config.resume and not config.overwrite:
+    if final_dir.exists() and config.resume:
         logger.warning("%s is already finished; nothing to resume", final_dir)
         steps = json.loads((final_dir / CONFIG_FILE).read_text())["steps"]
         return TrainResult(model_dir=final_dir, steps=steps, losses=[])
     if final_dir.exists() and not config.overwrite:
         raise FileExistsError(f"{final_dir} already holds a finished model (use overwrite/resume)")
+    latest = _latest_checkpoint(ckpt_root) if ckpt_root.exists() else None
+    if latest is not None and not (config.resume or config.overwrite):
+        raise FileExistsError(f"{ckpt_root} holds checkpoints of an earlier run (newest {latest}): "
+                              f"resume it, or overwrite")
     set_seed(config.seed)
     model, tokenizer = load_encoder(config.model)  # fails here, before any training, if missing
     frozen = frozen_copy(model).to(accelerator.device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
     )
-    sizes = {lang: _num_pairs(src) for lang, src in sources.items()}
+    sizes = {lang: src.num_pairs for lang, src in sources.items()}
     steps_per_epoch = max(math.ceil(n / config.pairs_per_step) for n in sizes.values())
     total = config.epochs * steps_per_epoch
     if config.max_steps is not None:
@@ -158,16 +167,25 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         "pairs_per_step": config.pairs_per_step,
         "languages": sorted(sources),
         "total_steps": total,
+        "settings": _settings(config),
     }
-    start = 0
-    if config.resume and (ckpt := _latest_checkpoint(ckpt_root)) is not None:
-        progress = json.loads((ckpt / PROGRESS_FILE).read_text())
-        saved = {k: progress.get(k) for k in identity}
-        if saved != identity:
-            raise ValueError(f"cannot resume from {ckpt}: it was made by {saved}, not {identity}")
-        accelerator.load_state(str(ckpt))  # weights, Adam moments, schedule and RNG states
-        start = progress["step"]
-    last_good = _latest_checkpoint(ckpt_root) if ckpt_root.exists() else None
+    start, first_loss = 0, None
+    if config.resume and latest is not None:
+        saved = json.loads((latest / PROGRESS_FILE).read_text())
+        changed = differences({k: saved.get(k) for k in identity}, identity)
+        if changed:
+            raise ValueError(f"cannot resume from {latest}: settings differ (old -> new):\n  "
+                             + "\n  ".join(changed))
+        if not any(latest.glob("random_states_*.pkl")):
+            logger.warning("%s has no RNG states: the resumed run will not replay the "
+                           "uninterrupted one exactly", latest)
+        accelerator.load_state(str(latest))  # weights, Adam moments, schedule and RNG states
+        start, first_loss = saved["step"], saved.get("first_loss")
+    last_good = latest
+    if accelerator.is_main_process:
+        accelerator.init_trackers("xadj-align", config={
+            k: v for k, v in asdict(config).items() if isinstance(v, (int, float, str, bool))})
+    steplog = StepLog(out / METRICS_FILE, accelerator, enabled=accelerator.is_main_process)
 
     logger.info(
         "***** xadj adjustment *****\n  model = %s\n  pairs = %s\n  steps = %d (%d per epoch, "
@@ -195,7 +213,7 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         main_process_only=True,
     )
 
-    caches: dict[str, dict] = {lang: {} for lang in sources}
+    caches: dict[str, dict[str, Any]] = {lang: {} for lang in sources}
     losses: list[float] = []
     model.train()
     bar = tqdm(
@@ -203,9 +221,11 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
         initial=start,
         total=total,
         desc="adjusting",
-        disable=not accelerator.is_local_main_process,
+        unit="step",
+        disable=not (progress and accelerator.is_local_main_process),
     )
     for step in bar:
+        t0 = time.perf_counter()
         # Every process takes its own share of the step's pairs: a step is always 32 pairs.
         chunks = []
         for lang, src in sources.items():
@@ -214,13 +234,10 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
                 idx = np.resize(idx, accelerator.num_processes)  # or DDP waits for it forever
             mine = idx[accelerator.process_index :: accelerator.num_processes]
             chunks += [(lang, src, c) for c in np.array_split(mine, config.grad_accum) if len(c)]
-        step_loss = 0.0
+        step_loss, step_parts = 0.0, {"align": 0.0, "reg": 0.0}
+        pairs = sum(len(c) for _, _, c in chunks)
         for i, (lang, src, chunk) in enumerate(chunks):
-            batch = src.batch(chunk)
-            longest = max(batch.english.input_ids.shape[1], batch.other.input_ids.shape[1])
-            if longest > config.max_seq_length:
-                raise ValueError(f"{lang}: a sentence has more than {config.max_seq_length} pieces")
-            tensors = batch_to_device(batch, accelerator.device)
+            tensors = batch_to_device(src.batch(chunk), accelerator.device)
             # Gradients of all chunks add up; DDP syncs them once, on the last chunk.
             sync = nullcontext() if i == len(chunks) - 1 else accelerator.no_sync(model)
             with sync:
@@ -238,31 +255,45 @@ def train_run(config: AlignConfig, sources: Mapping[str, BatchSource]) -> TrainR
                     )
                 accelerator.backward(loss)
             step_loss += value
+            for k in step_parts:
+                step_parts[k] += parts[k].item() / config.grad_accum
+        if first_loss is None:
+            first_loss = step_loss
+        elif step_loss > config.max_loss_ratio * max(first_loss, 1e-12):
+            raise FloatingPointError(
+                f"the loss diverged: {step_loss:.4g} in step {step + 1}, more than "
+                f"{config.max_loss_ratio:g}x the first step's {first_loss:.4g} (learning rate "
+                f"{config.lr:g} too high?); stopped. Last good checkpoint: {last_good or 'none'}"
+            )
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(step_loss)
-        if (step + 1) % config.log_every == 0:
-            bar.set_postfix(loss=f"{step_loss:.4f}")
-            logger.info(
-                "step %d loss %.5f lr %.3g",
-                step + 1,
-                step_loss,
-                scheduler.get_last_lr()[0],
-                main_process_only=True,
-            )
+        rate = pairs * accelerator.num_processes / max(time.perf_counter() - t0, 1e-9)
+        bar.set_postfix(loss=f"{step_loss:.4f}", pairs_s=f"{rate:.1f}", refresh=False)
+        if (step + 1) % config.log_every == 0 or step + 1 == total:
+            lr = scheduler.get_last_lr()[0]
+            steplog.log(step + 1, loss=step_loss, **step_parts, lr=lr, pairs_per_s=rate)
+            logger.info("step %d loss %.5f lr %.3g", step + 1, step_loss, lr,
+                        main_process_only=True)
         done = step + 1
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total:
-            last_good = _save_checkpoint(accelerator, ckpt_root, done, steps_per_epoch, identity)
-
-    model_dir = _save_final(accelerator, model, tokenizer, config, sources, sizes, total, final_dir)
+            progress_record = {"step": done, "epoch": done // steps_per_epoch,
+                               "first_loss": first_loss, **identity}
+            last_good = _save_checkpoint(accelerator, ckpt_root, done, progress_record,
+                                         config.keep_checkpoints)
+    bar.close()
+    accelerator.end_training()
+    model_dir = _save_final(accelerator, model, tokenizer, config, sources, sizes, total,
+                            final_dir, extra_record or {})
     return TrainResult(model_dir=model_dir, steps=total, losses=losses)
 
 
 def _save_checkpoint(
-    accelerator: Accelerator, root: Path, step: int, steps_per_epoch: int, identity: dict
+    accelerator: Accelerator, root: Path, step: int, progress: dict[str, Any], keep: int
 ) -> Path:
-    """save_state into a temp dir, renamed when whole; then drop the older checkpoints."""
+    """save_state into a temp dir, renamed when whole; then drop checkpoints beyond the newest
+    ``keep`` (never one newer than this step: that would be another run's)."""
     final, tmp = root / f"step-{step}", root / f".step-{step}.tmp"
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
@@ -270,14 +301,13 @@ def _save_checkpoint(
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        progress = {"step": step, "epoch": step // steps_per_epoch, **identity}
-        (tmp / PROGRESS_FILE).write_text(json.dumps(progress, indent=2))
+        (tmp / PROGRESS_FILE).write_text(json.dumps(progress, indent=2, default=_json_default))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        for old in root.glob("step-*"):
-            if old != final:
-                shutil.rmtree(old)
+        older = [p for p in _checkpoints(root) if int(p.name.split("-")[1]) <= step]
+        for old in older[:-keep]:
+            shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final
 
@@ -287,10 +317,11 @@ def _save_final(
     model: torch.nn.Module,
     tokenizer: Any,
     config: AlignConfig,
-    sources: Mapping[str, BatchSource],
+    sources: Mapping[str, Batcher],
     sizes: dict[str, int],
     total: int,
     final_dir: Path,
+    extra_record: dict[str, Any],
 ) -> Path:
     """The adjusted encoder, written to a temp dir and renamed: it appears only when complete."""
     accelerator.wait_for_everyone()
@@ -310,9 +341,10 @@ def _save_final(
             "config": asdict(config),
             "steps": total,
             "languages": {
-                lang: {"num_pairs": sizes[lang], "meta": _meta(src)}
+                lang: {"num_pairs": sizes[lang], "meta": dict(src.meta)}
                 for lang, src in sources.items()
             },
+            **extra_record,
             "versions": {
                 "xadj": xadj.__version__,
                 "torch": torch.__version__,

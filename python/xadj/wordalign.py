@@ -7,7 +7,6 @@ the links of pair ``k`` are ``links[offsets[k]:offsets[k + 1]]``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from xadj import _native
-from xadj.corpus import Bitext, read_bitext
+from xadj.config import check, setting
+from xadj.corpus import Bitext
 
 METHODS = ("intersect", "union", "grow-diag", "grow-diag-final", "grow-diag-final-and")
+DEFAULT_METHOD = "intersect"  # Cao et al. and Efimov et al. (docs/method.md §1)
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,15 @@ def read_gold(path: str | Path, one_based: bool = False) -> Gold:
     return Gold((s, so), (p, po))
 
 
+def looks_one_based(gold: Gold) -> bool:
+    """A 0-based reading of a 1-based gold file shows its tell-tale sign: over many links, no
+    index 0 on either side (every 0-based sentence has a word 0, most are linked)."""
+    links = gold.possible[0]
+    return len(links) >= 20 and bool(links.min(axis=0).min() >= 1)
+
+
 def symmetrize(fwd: tuple[np.ndarray, np.ndarray], rev: tuple[np.ndarray, np.ndarray],
-               method: str = "grow-diag-final-and") -> tuple[np.ndarray, np.ndarray]:
+               method: str = DEFAULT_METHOD) -> tuple[np.ndarray, np.ndarray]:
     """atools' ``-c method`` on two directional alignments (both source index first)."""
     return _native.symmetrize_links(fwd, rev, method)
 
@@ -78,15 +86,22 @@ def score_file(path: str | Path, gold: Gold, last: int | None = None) -> dict[st
 
 @dataclass
 class AlignerOptions:
-    iterations: int = 5  # EM iterations (-I)
-    favor_diagonal: bool = True  # diagonal prior (-d)
-    optimize_tension: bool = True  # re-estimate the diagonal tension (-o)
-    variational_bayes: bool = True  # VB M-step with Dirichlet alpha (-v)
-    use_null: bool = True  # allow NULL alignment (-N turns it off)
-    p0: float = 0.08  # NULL probability under the diagonal prior (-p)
-    diagonal_tension: float = 4.0  # initial tension (-T)
-    alpha: float = 0.01  # Dirichlet concentration (-a)
-    lowercase: bool = False  # align on lowercased words (the model still sees the original)
+    """fast_align's model settings (its flags in brackets); defaults are fast_align's."""
+
+    iterations: int = setting(5, "EM iterations (-I)", min=1, short="-I")
+    favor_diagonal: bool = setting(True, "no diagonal prior: IBM Model 1 (fast_align without -d)",
+                                   flag="--no-diagonal")
+    optimize_tension: bool = setting(True, "keep the diagonal tension fixed (no -o)")
+    variational_bayes: bool = setting(True, "plain EM M-step instead of variational Bayes (no -v)")
+    use_null: bool = setting(True, "no NULL word (-N)", flag="--no-null")
+    p0: float = setting(0.08, "NULL alignment probability (-p)", min=0.0, max=1.0)
+    diagonal_tension: float = setting(4.0, "initial diagonal tension (-T)", min=0.0,
+                                      flag="--tension", short="-T")
+    alpha: float = setting(0.01, "variational Bayes concentration (-a)", min=0.0, min_open=True)
+    lowercase: bool = setting(False, "align on lowercased words (the model still sees the text)")
+
+    def __post_init__(self) -> None:
+        check(self)
 
 
 def align_words(
@@ -134,36 +149,3 @@ def align_words(
     stats = {"forward": fwd[2], "reverse": rev[2], "symmetrize": symmetrize,
              "alignments": {"fwd": fwd[:2], "rev": rev[:2]}}
     return links, offsets, stats
-
-
-def wordalign_cli(args: argparse.Namespace) -> int:
-    """``python -m xadj.cli wordalign``: fast_align's output for one direction, or both and a
-    symmetrised file."""
-    import os
-
-    if args.threads:
-        os.environ["RAYON_NUM_THREADS"] = str(args.threads)
-    bitext = read_bitext(args.input, allow_empty=True)
-    opts = AlignerOptions(
-        iterations=args.iterations, favor_diagonal=not args.no_diagonal,
-        optimize_tension=not args.no_optimize_tension,
-        variational_bayes=not args.no_variational_bayes, use_null=not args.no_null, p0=args.p0,
-        diagonal_tension=args.tension, alpha=args.alpha, lowercase=args.lowercase)
-    if args.both:
-        if not args.output_prefix:
-            raise ValueError("--both needs --output-prefix P (writes P.fwd, P.rev, P.<method>)")
-        links, offsets, stats = align_words(bitext, both=True, symmetrize=args.symmetrize,
-                                            options=opts)
-        prefix = args.output_prefix
-        write_alignment(f"{prefix}.fwd", *stats["alignments"]["fwd"])
-        write_alignment(f"{prefix}.rev", *stats["alignments"]["rev"])
-        write_alignment(f"{prefix}.{args.symmetrize}", links, offsets)
-        report = stats["forward"]
-    else:
-        links, offsets, report = align_words(bitext, reverse=args.reverse, options=opts)
-        write_alignment(args.output, links, offsets)
-    skipped = report["empty_pairs"] + report["too_long_pairs"]
-    if skipped:
-        print(f"{report['empty_pairs']} pairs with an empty side and {report['too_long_pairs']} "
-              f"too long got empty alignment lines", file=sys.stderr)
-    return 0
