@@ -1,7 +1,7 @@
 """Alignment report on held-out batches: related vs unrelated distances, retrieval, English drift.
 
-METHOD §7: for each aligned (related) pair, an unrelated pair is the same non-English word with
-another word of the same English translation; d(unrelated) - d(related) > 0 means aligned.
+METHOD §7. The related/unrelated pairs and their distances come from
+:mod:`xadj.analysis.distances` (the one implementation ``analyze`` uses too).
 """
 
 from __future__ import annotations
@@ -16,43 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xadj.loss import batch_to_device, side_vectors
-
-
-def _rows_and_specials(side: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Sentence of each pooled word, and whether it is a special token's "word".
-
-    [CLS]/<s> sits at column 0 and [SEP]/</s> at the last real column of each row; no real word
-    can occupy those positions because the tokenizer put the special tokens there.
-    """
-    length = side.input_ids.shape[1]
-    rows_of_pieces, cols = np.divmod(side.piece_positions, length)
-    last = side.attention_mask.sum(axis=1) - 1
-    special_piece = (cols == 0) | (cols == last[rows_of_pieces])
-    rows = np.zeros(side.n_words, np.int64)
-    rows[side.piece_words] = rows_of_pieces
-    special = np.zeros(side.n_words, bool)
-    np.logical_or.at(special, side.piece_words, special_piece)
-    return rows, special
-
-
-def _unrelated(batch: Any) -> np.ndarray:
-    """For each other word k, an English word of the same sentence not aligned to it (-1: none).
-
-    Preferably a word aligned to nothing; else any other real word. Deterministic (k-th pick).
-    """
-    o_rows, _ = _rows_and_specials(batch.other)
-    e_rows, e_special = _rows_and_specials(batch.english)
-    linked = np.zeros(batch.english.n_words, bool)
-    linked[batch.english_aligned] = True
-    out = np.full(len(batch.english_aligned), -1, np.int64)
-    for k, (row, target) in enumerate(zip(o_rows, batch.english_aligned, strict=True)):
-        same = np.flatnonzero((e_rows == row) & ~e_special & (np.arange(len(e_rows)) != target))
-        free = same[~linked[same]]
-        pool = free if len(free) else same
-        if len(pool):
-            out[k] = pool[k % len(pool)]
-    return out
+from xadj.analysis.distances import KINDS, batch_vectors, pair_distances, word_vectors
+from xadj.loss import batch_to_device
 
 
 @torch.no_grad()
@@ -61,51 +26,33 @@ def report(model: nn.Module, original: nn.Module, batches: Sequence[Any]) -> dic
     model.eval()
     original.eval()
     device = next(model.parameters()).device
-    rel_l2, unrel_l2, rel_cos, unrel_cos, hits, drift = [], [], [], [], [], []
+    distances: dict[str, list[np.ndarray]] = {}
+    hits, drift = [], []
     for raw in batches:
-        b = batch_to_device(raw, device)
-        other = side_vectors(model, b.other).float()
-        english = side_vectors(model, b.english).float()
-        english0 = side_vectors(original, b.english).float()
-        _, o_special = _rows_and_specials(raw.other)
-        _, e_special = _rows_and_specials(raw.english)
-        keep = torch.from_numpy(~o_special).to(device)
-        unrelated = torch.from_numpy(_unrelated(raw)).to(device)
-        has_unrel = keep & (unrelated >= 0)
-        aligned = b.english_aligned
-        rel_l2.append((other - english[aligned]).norm(dim=1)[keep])
-        rel_cos.append(1 - F.cosine_similarity(other, english[aligned])[keep])
-        u = unrelated[has_unrel]
-        unrel_l2.append((other[has_unrel] - english[u]).norm(dim=1))
-        unrel_cos.append(1 - F.cosine_similarity(other[has_unrel], english[u]))
+        v = batch_vectors(model, raw)
+        for key, values in pair_distances(v).items():
+            distances.setdefault(key, []).append(values)
+        english0 = word_vectors(original, batch_to_device(raw, device).english)
         # Retrieval among the batch's real English words, by cosine.
-        real = torch.from_numpy(~e_special).to(device)
-        sims = F.normalize(other[keep], dim=1) @ F.normalize(english, dim=1).T
-        sims[:, ~real] = -2.0
-        hits.append((sims.argmax(dim=1) == aligned[keep]).float())
-        drift.append((english - english0).norm(dim=1)[real])
-    cat = {
-        name: torch.cat(v)
-        for name, v in dict(
-            rel_l2=rel_l2,
-            unrel_l2=unrel_l2,
-            rel_cos=rel_cos,
-            unrel_cos=unrel_cos,
-            hits=hits,
-            drift=drift,
-        ).items()
-    }
+        sims = F.normalize(v.other[v.real_other], dim=1) @ F.normalize(v.english, dim=1).T
+        sims[:, ~v.real_english] = -2.0
+        hits.append((sims.argmax(dim=1) == v.aligned[v.real_other]).float())
+        drift.append((v.english - english0).norm(dim=1)[v.real_english])
+    rel = {k: np.concatenate(distances[f"related_{k}"]) for k in KINDS}
+    # Words without an unrelated partner (NaN) count for related distances only, as before.
+    unrel = {k: np.nanmean(np.concatenate(distances[f"unrelated_{k}"])) for k in KINDS}
+    l2_rel, cos_rel = float(rel["l2"].mean()), float(rel["cosine"].mean())
     return {
-        "aligned_pairs": int(cat["rel_l2"].numel()),
-        "l2_related": cat["rel_l2"].mean().item(),
-        "l2_unrelated": cat["unrel_l2"].mean().item(),
-        "cos_dist_related": cat["rel_cos"].mean().item(),
-        "cos_dist_unrelated": cat["unrel_cos"].mean().item(),
+        "aligned_pairs": int(rel["l2"].size),
+        "l2_related": l2_rel,
+        "l2_unrelated": float(unrel["l2"]),
+        "cos_dist_related": cos_rel,
+        "cos_dist_unrelated": float(unrel["cosine"]),
         # unrelated/related: how much closer translations are than other words (>1: aligned)
-        "l2_ratio": (cat["unrel_l2"].mean() / cat["rel_l2"].mean()).item(),
-        "cos_ratio": (cat["unrel_cos"].mean() / cat["rel_cos"].mean()).item(),
-        "retrieval_accuracy": cat["hits"].mean().item(),
-        "english_drift_l2": cat["drift"].mean().item(),
+        "l2_ratio": float(unrel["l2"]) / l2_rel,
+        "cos_ratio": float(unrel["cosine"]) / cos_rel,
+        "retrieval_accuracy": torch.cat(hits).mean().item(),
+        "english_drift_l2": torch.cat(drift).mean().item(),
     }
 
 
@@ -129,5 +76,7 @@ def compare(
             for when in ("before", "after")
         }
     if path is not None:
-        Path(path).write_text(json.dumps(out, indent=2))
+        from xadj.outputs import atomic_write_text
+
+        atomic_write_text(path, json.dumps(out, indent=2))
     return out
