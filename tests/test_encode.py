@@ -128,6 +128,23 @@ def test_sentence_transformers_loads_the_dir_and_matches_encode(tiny_dirs, tmp_p
     assert np.abs(theirs - xsr).max() > 1e-3
 
 
+def test_sentence_transformers_reads_a_fine_tuned_dir_as_its_encoder(tiny_dirs, tmp_path):
+    """finetune writes the files next to a model with a task head: ST loads the encoder."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModelForSequenceClassification
+
+    model_dir = tmp_path / "classifier"
+    AutoModelForSequenceClassification.from_pretrained(tiny_dirs["bert"], num_labels=3) \
+        .save_pretrained(model_dir)
+    AutoTokenizer.from_pretrained(tiny_dirs["bert"]).save_pretrained(model_dir)
+    write_sentence_transformers_config(model_dir)
+    sentences = SENTENCES[:3]
+    theirs = SentenceTransformer(str(model_dir), device="cpu").encode(sentences)
+    ours = encode(str(model_dir), None, sentences, layer=-1, include_special=True,
+                  device="cpu", progress=False)
+    np.testing.assert_allclose(theirs, ours, atol=1e-5)
+
+
 def test_sentence_transformers_config_needs_a_saved_model(tmp_path):
     with pytest.raises(OSError, match=str(tmp_path)):
         write_sentence_transformers_config(tmp_path)

@@ -52,6 +52,14 @@ def test_qa_metrics_in_percent_with_a_missing_prediction():
     assert metrics["n"] == 3
     assert metrics["exact_match"] == pytest.approx(100 / 3)
     assert metrics["f1"] == pytest.approx(100 * (1 + 2 / 3 + 0) / 3)
+    # The same items as aligned lists; one item alone gives its own score.
+    by_position = qa_metrics(["Paris", "the big red dog", ""], [g for g in golds.values()])
+    assert by_position == pytest.approx(metrics)
+    assert qa_metrics(["the big red dog"], [["red dog barked"]])["f1"] == pytest.approx(200 / 3)
+    with pytest.raises(ValueError, match="both"):
+        qa_metrics(predictions, list(golds.values()))
+    with pytest.raises(ValueError, match="2 predictions for 3"):
+        qa_metrics(["a", "b"], list(golds.values()))
 
 
 def test_mlqa_normaliser_spanish():

@@ -289,19 +289,27 @@ def _check_golds(golds: Sequence[str]) -> None:
         raise ValueError("golds must be a non-empty list of answer texts")
 
 
-def qa_metrics(predictions: Mapping[Any, str], golds: Mapping[Any, Sequence[str]],
+def qa_metrics(predictions: Mapping[Any, str] | Sequence[str],
+               golds: Mapping[Any, Sequence[str]] | Sequence[Sequence[str]],
                normalizer: str = "squad", lang: str = "en") -> dict[str, float]:
-    """``{"exact_match", "f1"}`` in percent over every gold item, and ``"n"``. As in the SQuAD
-    and MLQA scripts, an item without a prediction scores 0; predictions for unknown ids are
-    ignored. ``lang`` (MLQA) is the language of the answers, i.e. of the context."""
+    """``{"exact_match", "f1"}`` in percent over every gold item, and ``"n"``. Items pair up by
+    id (two mappings) or by position (two lists). As in the SQuAD and MLQA scripts, an item
+    without a prediction scores 0; predictions for unknown ids are ignored. ``lang`` (MLQA) is
+    the language of the answers, i.e. of the context."""
     normalize = get_normalizer(normalizer, lang)
+    if isinstance(predictions, Mapping) != isinstance(golds, Mapping):
+        raise ValueError("predictions and golds must both be mappings (by id) or both lists")
+    if not isinstance(predictions, Mapping) or not isinstance(golds, Mapping):
+        if len(predictions) != len(golds):
+            raise ValueError(f"{len(predictions)} predictions for {len(golds)} gold items")
+        predictions, golds = dict(enumerate(predictions)), dict(enumerate(golds))
     missing = [k for k in golds if k not in predictions]
     if missing:
         logger.warning("%d of %d items have no prediction and score 0 (first: %r)",
                        len(missing), len(golds), missing[0])
-    em = sum(exact_match(predictions[k], g, normalize) for k, g in golds.items()
-             if k in predictions)
-    f = sum(f1(predictions[k], g, normalize) for k, g in golds.items() if k in predictions)
+    scored = [(predictions[k], g) for k, g in golds.items() if k in predictions]
+    em = sum(exact_match(p, g, normalize) for p, g in scored)
+    f = sum(f1(p, g, normalize) for p, g in scored)
     n = len(golds)
     return {"exact_match": 100.0 * em / n if n else 0.0, "f1": 100.0 * f / n if n else 0.0,
             "n": n}
