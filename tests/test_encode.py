@@ -86,6 +86,10 @@ def test_encode_default_layer_and_path_loading(tiny_dirs):
     assert not np.allclose(explicit, other)
     from_path = encode(str(path), None, SENTENCES, layer=1, device="cpu", progress=False)
     np.testing.assert_allclose(from_path, explicit, atol=1e-6)
+    short_form = encode(str(path), SENTENCES, layer=1, device="cpu", progress=False)
+    np.testing.assert_array_equal(short_form, from_path)
+    with pytest.raises(ValueError, match="list of sentences"):
+        encode(model, tokenizer, "one string", progress=False)
 
 
 def test_encode_rejects_a_layer_beyond_the_model(tiny_dirs):

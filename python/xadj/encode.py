@@ -78,8 +78,8 @@ def _max_length(tokenizer: PreTrainedTokenizerBase, max_length: int) -> int:
 
 def encode(
     model: PreTrainedModel | str | os.PathLike[str],
-    tokenizer: PreTrainedTokenizerBase | None,
-    sentences: Sequence[str],
+    tokenizer: PreTrainedTokenizerBase | Sequence[str] | None = None,
+    sentences: Sequence[str] | None = None,
     *,
     layer: int | None = None,
     include_special: bool = False,
@@ -91,20 +91,27 @@ def encode(
     """Sentence vectors, float32 ``[len(sentences), hidden]``, in input order.
 
     ``model`` is a loaded encoder or a name/path as every xadj command takes it (``tiny``, a hub
-    id, a local directory); ``tokenizer`` may then be None (loaded from the same place).
+    id, a local directory); ``tokenizer`` may then be None (loaded from the same place), and
+    ``encode(model, sentences, layer=...)`` is the short form of ``encode(model, None, ...)``.
     ``layer`` indexes ``hidden_states`` (None: :func:`default_layer`; -1: last). Vector = mean of
     the non-padding tokens of that layer, without special tokens unless ``include_special``; a
     sentence with no such token gets a zero vector. Sentences are cut at ``max_length`` pieces
     (and the tokenizer's own limit) and run longest first in batches of ``batch_size``; a loaded
     model runs on its own device unless ``device`` is given, and is left in eval mode.
     """
+    if sentences is None and not isinstance(tokenizer, PreTrainedTokenizerBase):
+        tokenizer, sentences = None, tokenizer  # the short form encode(model, sentences)
+    if sentences is None or isinstance(sentences, str):
+        raise ValueError("encode needs a list of sentences")
+    given = tokenizer if isinstance(tokenizer, PreTrainedTokenizerBase) else None
     if isinstance(model, (str, os.PathLike)):
         model, loaded_tokenizer = _load(model)
-        tokenizer = tokenizer or loaded_tokenizer
+        given = loaded_tokenizer if given is None else given
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-    if tokenizer is None:
+    if given is None:
         raise ValueError("encode needs a tokenizer with a loaded model")
+    tokenizer = given
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     index = default_layer(_num_layers(model)) if layer is None else layer
