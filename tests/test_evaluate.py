@@ -107,3 +107,72 @@ def test_entity_f1_by_hand_and_against_seqeval():
     gold2, pred2 = [["O", "I-PER", "I-PER", "O"]], [["O", "B-PER", "I-PER", "O"]]
     assert entity_scores(gold2, pred2)["f1"] == pytest.approx(100 * f1_score(gold2, pred2))
     assert entity_scores(gold2, pred2)["f1"] == 100.0
+
+
+def test_qa_finetune_and_evaluate_xquad_and_mlqa_pairs(tiny_dirs, tmp_path):
+    from transformers import AutoModelForQuestionAnswering
+
+    data = str(TASKS / "qa")
+    ft = finetune(FinetuneConfig(task="qa", model=str(tiny_dirs["xlmr"]), data=data,
+                                 output_dir=str(tmp_path / "ft"), batch_size=8, epochs=1,
+                                 max_length=64, doc_stride=24), progress=False)
+    assert AutoModelForQuestionAnswering.from_pretrained(ft.model_dir).qa_outputs.out_features == 2
+    config = EvaluateConfig(task="qa", model=str(tmp_path / "ft"), languages=["es"],
+                            qa_pairs=["es.en"], output_dir=str(tmp_path / "ev"), data=data,
+                            qa_normalizer="mlqa")
+    with pytest.raises(FileNotFoundError, match=r"DIR/mlqa\.es\.es/test\.jsonl"):
+        evaluate(config, progress=False)  # es gives xquad.es and mlqa.es.es: the latter absent
+    config.languages, config.overwrite = ["xquad.es"], True
+    result = evaluate(config, progress=False)
+    assert list(result.metrics) == ["xquad.es", "mlqa.es.en"]
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    resolved = results["config"]["resolved"]
+    assert resolved["max_length"] == 64 and resolved["doc_stride"] == 24  # the model's own
+    assert resolved["qa_normalizers"] == {"xquad.es": "squad", "mlqa.es.en": "mlqa"}
+    from xadj.tasks.qa_post import qa_metrics
+
+    for name in ("xquad.es", "mlqa.es.en"):
+        items = read_jsonl(tmp_path / "ev" / "predictions" / f"{name}.jsonl")
+        assert len(items) == 8 and all(isinstance(it["gold"], list) for it in items)
+        assert all(it["prediction"] in r for it, r in zip(items, _contexts(name)))
+        norm = "mlqa" if name.startswith("mlqa") else "squad"
+        again = qa_metrics({it["id"]: it["prediction"] for it in items},
+                           {it["id"]: it["gold"] for it in items}, normalizer=norm, lang="es")
+        assert result.metrics[name] == pytest.approx(again)
+
+
+def _contexts(config: str) -> list[str]:
+    split = "validation" if config.startswith("xquad") else "test"
+    path = TASKS / "qa" / config / f"{split}.jsonl"
+    return [json.loads(line)["context"] for line in path.read_text().splitlines()]
+
+
+def test_xsr_both_directions_with_a_known_answer(tiny_dirs, tmp_path):
+    # Other side = English side: every sentence retrieves itself, in both directions.
+    lines = [json.loads(line)["sentence2"] for line in
+             (TASKS / "xsr" / "spa-eng" / "test.jsonl").read_text().splitlines()]
+    bitext = tmp_path / "same.txt"
+    bitext.write_text("".join(f"{s} ||| {s}\n" for s in lines))
+    config = EvaluateConfig(task="xsr", model=str(tiny_dirs["bert"]), languages=["es"],
+                            bitext=[str(bitext)], output_dir=str(tmp_path / "same"))
+    result = evaluate(config, progress=False)
+    assert result.metrics == {"spa-eng": {"xx2en_accuracy": 100.0, "en2xx_accuracy": 100.0,
+                                          "n": 30}}
+    results = json.loads((tmp_path / "same" / "results.json").read_text())
+    assert results["config"]["resolved"]["layer"] == 1  # 2/3 of 2 layers, recorded
+    for direction in ("xx2en", "en2xx"):
+        items = read_jsonl(tmp_path / "same" / "predictions" / f"spa-eng.{direction}.jsonl")
+        assert [(it["id"], it["gold"], it["prediction"]) for it in items] == \
+            [(i, i, i) for i in range(30)]
+    # Tatoeba layout, another layer: accuracies are recomputed from the prediction files.
+    config = EvaluateConfig(task="xsr", model=str(tiny_dirs["bert"]), languages=["spa-eng"],
+                            data=str(TASKS / "xsr"), layer=-1, output_dir=str(tmp_path / "tat"))
+    result = evaluate(config, progress=False)
+    for direction in ("xx2en", "en2xx"):
+        items = read_jsonl(tmp_path / "tat" / "predictions" / f"spa-eng.{direction}.jsonl")
+        hits = sum(it["prediction"] == it["gold"] for it in items)
+        assert result.metrics["spa-eng"][f"{direction}_accuracy"] == pytest.approx(100 * hits / 30)
+    with pytest.raises(ValueError, match="out of range"):
+        evaluate(EvaluateConfig(task="xsr", model=str(tiny_dirs["bert"]), languages=["es"],
+                                data=str(TASKS / "xsr"), layer=5,
+                                output_dir=str(tmp_path / "bad")), progress=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 from xadj.config import check, differences, setting
 from xadj.tasks import EVALUATE_TASKS, get_task
-from xadj.tasks.base import EvalContext, Outcome
+from xadj.tasks.base import EvalContext, Outcome, model_limit
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,20 @@ def prediction_paths(out: Path, config: str, suffixes: list[str]) -> list[Path]:
     return [out / PREDICTIONS_DIR / f"{config}{suffix}.jsonl" for suffix in suffixes]
 
 
+def _finetune_settings(model_dir: Path) -> dict[str, Any]:
+    """The settings a finetune output records (its inputs' max_length and doc_stride are the
+    evaluation's defaults), or {} for any other model."""
+    from xadj.finetune import CONFIG_FILE
+
+    try:
+        record = json.loads((model_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if record.get("kind") != "finetune" or not isinstance(record.get("config"), dict):
+        return {}
+    return dict(record["config"])
+
+
 def _jsonl(items: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
 
@@ -82,8 +96,8 @@ def evaluate(config: EvaluateConfig, progress: bool = True) -> EvaluateResult:
             raise ValueError(f"evaluate needs --{name.replace('_', '-')}")
     task = get_task(config.task)
     configs = task.test_configs(config.languages, config.qa_pairs)
-    if config.bitext is not None and config.task != "xsr":
-        raise ValueError("--bitext is for the xsr task only")
+    if config.bitext is not None and (config.task != "xsr" or len(configs) != 1):
+        raise ValueError("--bitext is for the xsr task, with one language")
     if not configs:
         raise ValueError("no test configs: pass --languages (and --qa-pairs for MLQA)")
     lock = claim_output_dir(config.output_dir, "evaluate", overwrite=config.overwrite,
@@ -112,10 +126,10 @@ def _evaluate(config: EvaluateConfig, task: Any, configs: list[str],
     if config.resume and results_path.is_file():
         earlier = json.loads(results_path.read_text())
         keep = ("languages", "qa_pairs", "max_test_samples", "resume", "overwrite", "versions",
-                "batch_size", "cpu")
-        changed = [d for d in differences(
+                "batch_size", "cpu", "resolved")
+        changed = differences(
             {k: v for k, v in earlier.get("config", {}).items() if k not in keep},
-            {k: v for k, v in settings.items() if k not in keep}) if not d.startswith("layer")]
+            {k: v for k, v in settings.items() if k not in keep})
         if changed:
             raise ValueError(f"{results_path} was made with other settings: {'; '.join(changed)}")
         results["metrics"] = earlier.get("metrics", {})
@@ -127,8 +141,17 @@ def _evaluate(config: EvaluateConfig, task: Any, configs: list[str],
         model = task.model_class().from_pretrained(model_path).to(device)
     except (OSError, ValueError) as err:
         raise OSError(f"cannot load {config.model!r} for {task.name}: {err}") from err
-    ctx = EvalContext(device=device, batch_size=config.batch_size, max_length=config.max_length,
-                      layer=config.layer, qa_normalizer=config.qa_normalizer, progress=progress)
+    trained = _finetune_settings(Path(model_path))
+    max_length = config.max_length or trained.get("max_length")
+    if max_length:
+        model_limit(tokenizer, max_length)
+    ctx = EvalContext(device=device, batch_size=config.batch_size, max_length=max_length,
+                      doc_stride=trained.get("doc_stride") or None, layer=config.layer,
+                      qa_normalizer=config.qa_normalizer, progress=progress)
+    # What the run actually used where a setting was left to a default (tasks add theirs).
+    ctx.info.update(results["config"].get("resolved", {}))
+    ctx.info.update(max_length=max_length or task.max_length,
+                    doc_stride=ctx.doc_stride or task.doc_stride or None)
     done: dict[str, list[Path]] = {}
     skipped = []
     for name in configs:
@@ -147,7 +170,7 @@ def _evaluate(config: EvaluateConfig, task: Any, configs: list[str],
             atomic_write_text(path, _jsonl(items))
         # Metrics last: a config counts as done only once its predictions are all written.
         results["metrics"][name] = outcome.metrics
-        results["config"].update(ctx.info)
+        results["config"]["resolved"] = ctx.info
         atomic_write_text(results_path, json.dumps(results, indent=2, ensure_ascii=False))
         done[name] = paths
         log.info("%s %s: %s", task.name, name,

@@ -24,7 +24,7 @@ import torch
 
 from xadj.config import check, setting
 from xadj.tasks import FINETUNE_TASKS, get_task
-from xadj.tasks.base import Features, Task, collate, length_grouped_order
+from xadj.tasks.base import Features, Task, collate, length_grouped_order, model_limit
 from xadj.tracking import METRICS_FILE, REPORT_TO, StepLog, tracker_names
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,7 @@ def _finetune(config: FinetuneConfig, task: Task, progress: bool) -> FinetuneRes
         tokenizer = AutoTokenizer.from_pretrained(start_model)
     except (OSError, ValueError) as err:
         raise OSError(f"cannot load the tokenizer of {config.model!r}: {err}") from err
+    model_limit(tokenizer, max_length)
     features: Features = task.train_features(rows, tokenizer, labels, max_length, doc_stride)
     if not features.inputs:
         raise ValueError(f"{task.name}: no training examples")

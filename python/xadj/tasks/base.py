@@ -46,7 +46,8 @@ class EvalContext:
 
     device: torch.device
     batch_size: int = 32
-    max_length: int | None = None
+    max_length: int | None = None  # None: the task's default
+    doc_stride: int | None = None  # QA; None: the task's default
     layer: int | None = None  # XSR
     qa_normalizer: str = "squad"  # QA
     progress: bool = False
@@ -70,6 +71,15 @@ class Task(Protocol):
                        max_length: int, doc_stride: int) -> Features: ...
     def evaluate(self, model: Any, tokenizer: Any, rows: Dataset, config: str,
                  ctx: EvalContext) -> Outcome: ...
+
+
+def model_limit(tokenizer: Any, requested: int) -> int:
+    """``requested`` if the model takes inputs that long; a clear error otherwise."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and limit < 100_000 and requested > limit:
+        raise ValueError(f"max_length {requested} exceeds the model's limit of {limit} tokens; "
+                         f"pass --max-length {limit} or less")
+    return requested
 
 
 def row_ids(rows: Dataset) -> list[Any]:
