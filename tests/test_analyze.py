@@ -136,16 +136,16 @@ def test_json_and_figures(result):
     for ax in diffs:
         labels = [t.get_text().split(" (")[0] for t in ax.get_legend().get_texts()]
         assert labels == ["original", "adjusted", "finetuned"]
-        assert len(ax.patches) == 3 * 50
+        assert len(ax.patches) == 3  # one step outline per model
 
 
-def test_layer_choice_and_errors(three_models, heldout, tmp_path):
+def test_layer_choice_and_errors(three_models, heldout, result, tmp_path):
     _, bitext, links = heldout
     base = dict(models=[three_models["original"]], bitext=[str(bitext)],
                 alignments=str(links), batch_size=8, progress=False)
     first = analyze(AnalyzeConfig(**base, output_dir=str(tmp_path / "l0"), layer=0))
     last = analyze(AnalyzeConfig(**base, output_dir=str(tmp_path / "l2"), layer=2))
-    default = analyze(AnalyzeConfig(**base, output_dir=str(tmp_path / "d")))
+    default = result  # the same model, pairs and batches with the default layer (-1)
     # hidden_states[2] of a 2-layer model is the last layer; the embeddings differ from it.
     assert np.allclose(last.models[0].distances.related["l2"],
                        default.models[0].distances.related["l2"], atol=1e-5)
@@ -154,7 +154,7 @@ def test_layer_choice_and_errors(three_models, heldout, tmp_path):
     with pytest.raises(ValueError, match="layer 5 is outside"):
         analyze(AnalyzeConfig(**base, output_dir=str(tmp_path / "bad"), layer=5))
     with pytest.raises(FileExistsError, match="not empty"):
-        analyze(AnalyzeConfig(**base, output_dir=str(tmp_path / "d")))
+        analyze(AnalyzeConfig(**base, output_dir=str(tmp_path / "l0")))
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         analyze(AnalyzeConfig(**{**base, "bitext": [str(tmp_path / "missing.txt")]},
                               output_dir=str(tmp_path / "m")))

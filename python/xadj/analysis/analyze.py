@@ -136,7 +136,8 @@ def difference_figure(analyses: list[ModelAnalysis], bins: int) -> Figure:
     axes = fig.subplots(1, len(KINDS), squeeze=False)[0]
     for ax, kind in zip(axes, KINDS, strict=True):
         histograms(ax, {a.label: a.distances.differences(kind) for a in analyses}, bins,
-                   f"{KIND_LABEL[kind]}: unrelated - related", "paired differences")
+                   f"{KIND_LABEL[kind]}: unrelated - related", "paired differences",
+                   outline=True)
         ax.axvline(0.0, color="black", linewidth=0.8)
     return fig
 

@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -64,14 +65,18 @@ def grouped_bars(
 
 
 def histograms(
-    ax: Axes, samples: Mapping[str, np.ndarray], bins: int, xlabel: str, title: str
+    ax: Axes, samples: Mapping[str, np.ndarray], bins: int, xlabel: str, title: str,
+    outline: bool = False,
 ) -> None:
-    """Overlaid density histograms of several samples over common bin edges."""
+    """Overlaid density histograms of several samples over common bin edges (``outline``: one
+    step line per sample, legible with more than two samples)."""
     finite = [v[np.isfinite(v)] for v in samples.values()]
     pooled = np.concatenate(finite) if finite else np.zeros(0)
     edges = np.histogram_bin_edges(pooled if len(pooled) else np.zeros(1), bins=bins)
     for (name, _), values in zip(samples.items(), finite, strict=True):
-        ax.hist(values, bins=list(edges), alpha=0.5, density=True,
+        style: dict[str, Any] = ({"histtype": "step", "linewidth": 1.5} if outline
+                                 else {"alpha": 0.5})
+        ax.hist(values, bins=list(edges), density=True, **style,
                 label=f"{name} (mean {values.mean():.3g})" if len(values) else name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
