@@ -290,6 +290,7 @@ def adjust(config: AlignConfig, progress: bool = True) -> AlignResult:
     locks and prepares first, the others then load what it wrote."""
     from accelerate import PartialState
 
+    from xadj.model import check_model_source, resolve_model
     from xadj.outputs import claim_output_dir, clean_temporaries
 
     check(config)
@@ -301,6 +302,7 @@ def adjust(config: AlignConfig, progress: bool = True) -> AlignResult:
     with state.main_process_first():
         if state.is_main_process:
             plans = plan_corpora(config, None)  # checks everything before any work
+            check_model_source(resolve_model(config.model, config.tiny_kind))
             lock = claim_output_dir(out, "align", overwrite=config.overwrite,
                                     resume=config.resume,
                                     owned=owned_paths(plans, config.mix_languages))
@@ -365,7 +367,7 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
         batches = {lang: heldout[lang] for lang in name.split("+") if lang in heldout}
         if not batches:
             continue
-        adjusted = AutoModel.from_pretrained(result.model_dir)
+        adjusted = AutoModel.from_pretrained(result.model_dir, use_safetensors=True)
         path = result.model_dir.parent / "alignment_report.json"
         reports[name] = compare(original, adjusted, batches, path)
         log.info("alignment report: %s", path)

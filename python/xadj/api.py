@@ -12,7 +12,7 @@ from typing import Any
 
 from xadj.config import check, setting
 from xadj.data import CorpusConfig, PrepareConfig
-from xadj.wordalign import DEFAULT_METHOD, METHODS, AlignerOptions
+from xadj.wordaligner import DEFAULT_METHOD, METHODS, AlignerOptions
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class WordalignResult:
 def wordalign(config: WordalignConfig, progress: bool = True) -> WordalignResult:
     """Aligns a bitext; writes fast_align's Pharaoh lines (files appear atomically)."""
     from xadj.corpus import read_bitext
-    from xadj.wordalign import align_words, write_alignment
+    from xadj.wordaligner import align_words, write_alignment
 
     if config.threads:
         os.environ["RAYON_NUM_THREADS"] = str(config.threads)
@@ -153,7 +153,7 @@ class SymmetrizeConfig:
 
 def symmetrize(config: SymmetrizeConfig) -> int:
     """Symmetrises two files (in Rust, streaming); returns the number of lines written."""
-    from xadj.wordalign import symmetrize_files
+    from xadj.wordaligner import symmetrize_files
 
     return symmetrize_files(config.fwd, config.rev, config.method, config.output)
 
@@ -180,7 +180,7 @@ class ScoreResult:
 
 
 def score(config: ScoreConfig) -> ScoreResult:
-    from xadj.wordalign import looks_one_based, read_gold, score_file
+    from xadj.wordaligner import looks_one_based, read_gold, score_file
 
     gold = read_gold(config.gold, one_based=config.one_based_gold)
     warnings = []

@@ -89,16 +89,49 @@ def resolve_model(name: str, tiny_kind: str = "bert") -> str:
     return str(models.get(name))
 
 
-def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load an encoder and its fast tokenizer; fail early and by name when either can't be had."""
+def check_hub_reachable(repo_id: str, timeout: float = 3.0) -> None:
+    """Fails at once, saying what to do, when a hub id can be neither downloaded nor found in the
+    local cache, instead of spending a minute in retries: offline mode (``HF_HUB_OFFLINE``) or a
+    first connection that fails."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return  # cached: transformers loads it without the network
+    advice = (f"{repo_id!r} is not in the local Hugging Face cache and the hub cannot be reached: "
+              f"download it on a connected machine (huggingface-cli download {repo_id}) or give "
+              f"a local model directory; offline, `tiny` and `e5-small` need no download")
+    if constants.HF_HUB_OFFLINE:
+        raise OSError(advice + " (HF_HUB_OFFLINE is set)")
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        raise OSError(advice) from None
+
+
+def check_model_source(name_or_path: str) -> str:
+    """What ``from_pretrained`` should be given for a model: a local directory that exists, or a
+    hub id that is cached or reachable; fails by name otherwise (cheap: nothing is loaded)."""
     path = Path(name_or_path).expanduser()
     # Hub names are "org/name"; anything that exists or starts like a path is a local directory.
-    looks_local = path.exists() or name_or_path.startswith((".", "/", "~"))
-    if looks_local and not path.is_dir():
-        raise FileNotFoundError(f"model directory not found: {name_or_path}")
+    if path.exists() or name_or_path.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory not found: {name_or_path}")
+        return str(path)
+    check_hub_reachable(name_or_path)
+    return name_or_path
+
+
+def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load an encoder and its fast tokenizer; fail early and by name when either can't be had."""
+    source = check_model_source(name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path) if looks_local else name_or_path)
-        model = AutoModel.from_pretrained(str(path) if looks_local else name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        # safetensors only: loading never unpickles (a pickled checkpoint can run code).
+        model = AutoModel.from_pretrained(source, use_safetensors=True)
     except (OSError, ValueError) as err:
         raise OSError(f"cannot load encoder {name_or_path!r}: {err}") from err
     # Word pooling needs word_ids(), which only tokenizers-backed ("fast") tokenizers give.

@@ -179,7 +179,8 @@ def train_run(
         if not any(latest.glob("random_states_*.pkl")):
             logger.warning("%s has no RNG states: the resumed run will not replay the "
                            "uninterrupted one exactly", latest)
-        accelerator.load_state(str(latest))  # weights, Adam moments, schedule and RNG states
+        # weights (safetensors), Adam moments, schedule and RNG states; never unpickle code
+        accelerator.load_state(str(latest), load_kwargs={"weights_only": True})
         start, first_loss = saved["step"], saved.get("first_loss")
     last_good = latest
     if accelerator.is_main_process:
