@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xadj.wordalign import read_alignment, read_gold, score_file, symmetrize, write_alignment
+from xadj.wordaligner import read_alignment, read_gold, score_file, symmetrize, write_alignment
 
 DATA = Path(__file__).resolve().parent / "data"
 FAST_ALIGN = DATA / "reference" / "fast_align"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xadj.wordalign import AlignerOptions, align_words, read_gold, score
 from xadj.corpus import read_bitext
+from xadj.wordaligner import AlignerOptions, align_words, read_gold, score
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -267,7 +267,7 @@ def _select(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
 def align_bitext(bitext: Bitext, method: str = "intersect", **options: Any
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Aligns a bitext with the built-in aligner in both directions and symmetrises."""
-    from xadj.wordalign import align_words
+    from xadj.wordaligner import align_words
 
     links, offsets, stats = align_words(bitext, both=True, symmetrize=method, **options)
     stats.pop("alignments")  # the directional links: not needed once symmetrised
