@@ -186,6 +186,50 @@ def test_items_pair_by_id_not_by_line(experiment, tmp_path):
         assert a[key] == pytest.approx(b[key])
 
 
+def test_qa_and_ner_metrics_recomputed_by_the_task_scorers(tmp_path):
+    from seqeval.metrics import precision_score
+
+    from xadj.tasks.qa_post import qa_metrics
+
+    golds = [["the cat"], ["a dog", "dog"], ["El gato"], ["red"]] * 10
+    answers = {"original": ["cat", "dogs", "gato", "blue"] * 10,
+               "adjusted": ["the cat", "dog", "el gato", "red"] * 10}
+    flat = []
+    for model, preds in answers.items():
+        d = tmp_path / model
+        (d / "predictions").mkdir(parents=True)
+        items = [{"id": f"q{k}", "gold": g, "prediction": p}
+                 for k, (g, p) in enumerate(zip(golds, preds, strict=True))]
+        (d / "predictions" / "mlqa.es.en.jsonl").write_text(
+            "".join(json.dumps(i) + "\n" for i in items))
+        scores = qa_metrics(preds, golds, normalizer="mlqa", lang="es")
+        ner = ner_items(0.3 if model == "original" else 0.1, seed=1)
+        (d / "predictions" / "es.jsonl").write_text("".join(json.dumps(i) + "\n" for i in ner))
+        precision = 100 * precision_score([i["gold"] for i in ner], [i["prediction"] for i in ner])
+        for task, metrics in (("qa", {"mlqa.es.en": {**scores}}),
+                              ("ner", {"es": {"precision": precision, "n": len(ner)}})):
+            e = d / task
+            (e / "predictions").mkdir(parents=True)
+            name = "mlqa.es.en.jsonl" if task == "qa" else "es.jsonl"
+            (e / "predictions" / name).write_text((d / "predictions" / name).read_text())
+            (e / "results.json").write_text(json.dumps({
+                "task": task, "model": model, "metrics": metrics,
+                "config": {"seed": 1, "label": model, "qa_normalizer": "mlqa"}}))
+            flat.append(str(e))
+    with pytest.MonkeyPatch.context() as mp:
+        warnings = []
+        mp.setattr("xadj.analysis.compare.log.warning", lambda *a: warnings.append(a))
+        result = compare(CompareConfig(inputs=flat, output_dir=str(tmp_path / "out")))
+    assert warnings == []  # every recomputed full-set value equals the reported one
+    em = row(result, "qa", "mlqa.es.en", "exact_match").tests["adjusted"]
+    # MLQA's Spanish rules drop "El": "gato" matches "El gato" (SQuAD's would not, delta 100).
+    assert em["delta"] == pytest.approx(75.0) and em["significant"]
+    f1 = row(result, "qa", "mlqa.es.en", "f1").tests["adjusted"]
+    assert f1["delta"] == pytest.approx(f1["delta_of_means"])
+    prec = row(result, "ner", "es", "precision").tests["adjusted"]
+    assert prec["delta"] == pytest.approx(prec["delta_of_means"]) and prec["delta"] > 0
+
+
 def test_bad_inputs_are_named(experiment, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such directory"):
         find_runs([tmp_path / "missing"])

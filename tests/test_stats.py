@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
-from seqeval.metrics import f1_score
+from seqeval.metrics import f1_score, precision_score, recall_score
 
 from xadj.analysis.stats import (
     EntityF1Metric,
@@ -45,6 +45,18 @@ def test_entity_f1_equals_seqeval_on_the_set_and_on_a_resample():
     for row, value in zip(idx, metric.score(idx), strict=True):
         expected = 100 * f1_score([gold[i] for i in row], [pred[i] for i in row])
         assert value == pytest.approx(expected)
+
+
+def test_entity_precision_and_recall_equal_seqeval():
+    rng = np.random.default_rng(2)
+    gold = random_tagging(rng, 40)
+    pred = noisy_copy(rng, gold, 0.4)
+    idx = rng.integers(0, 40, size=(2, 40))
+    for measure, reference in (("precision", precision_score), ("recall", recall_score)):
+        metric = EntityF1Metric.from_tags(gold, pred, measure)
+        for row, value in zip(idx, metric.score(idx), strict=True):
+            assert value == pytest.approx(
+                100 * reference([gold[i] for i in row], [pred[i] for i in row]))
 
 
 def test_entity_f1_is_not_the_mean_of_sentence_f1():

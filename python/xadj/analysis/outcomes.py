@@ -5,10 +5,10 @@
 reports, and how it is recomputed:
 
 - xnli, xsr: accuracy = mean of ``gold == prediction``;
-- ner: seqeval entity F1 (``gold``/``prediction``: one tag string per word);
-- qa: exact match and F1 means, with the normaliser recorded in results.json's config
-  (``qa_normalizer``); items may carry their own ``exact_match``/``f1``, else they are scored with
-  :mod:`xadj.tasks.qa_post`.
+- ner: seqeval entity F1, precision, recall (``gold``/``prediction``: one tag per word);
+- qa: exact match and F1 means, with the normaliser evaluate recorded in results.json's config;
+  items may carry their own ``exact_match``/``f1``, else they are scored with
+  :mod:`xadj.tasks.qa_post` (the task's own scorer).
 """
 
 from __future__ import annotations
@@ -92,6 +92,15 @@ def qa_language(config: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
+def qa_normalizer(config: str, run_config: dict[str, Any]) -> str:
+    """The normaliser evaluate used for a QA config: as recorded per config
+    (``config.resolved.qa_normalizers``), else ``qa_normalizer`` for MLQA and squad otherwise."""
+    recorded = run_config.get("resolved", {}).get("qa_normalizers", {}).get(config)
+    if recorded:
+        return str(recorded)
+    return str(run_config.get("qa_normalizer", "squad")) if config.startswith("mlqa.") else "squad"
+
+
 def outcomes(items: list[dict[str, Any]], task: str, metric: str, config: str,
              run_config: dict[str, Any], source: Path) -> Outcomes:
     """The per-item form of ``metric`` for a task's items (``source`` names them in errors)."""
@@ -102,7 +111,9 @@ def outcomes(items: list[dict[str, Any]], task: str, metric: str, config: str,
         correct = np.array([g == p for g, p in zip(gold, predicted, strict=True)], np.float64)
         return Outcomes(ids, MeanMetric(100.0 * correct))
     if task == "ner":
-        return Outcomes(ids, EntityF1Metric.from_tags(gold, predicted))
+        if metric not in ("f1", "precision", "recall"):
+            raise ValueError(f"{source}: unknown NER metric {metric!r} (f1, precision, recall)")
+        return Outcomes(ids, EntityF1Metric.from_tags(gold, predicted, metric))
     if task == "qa":
         key = {"exact_match": "exact_match", "em": "exact_match", "exact": "exact_match",
                "f1": "f1"}.get(metric)
@@ -111,8 +122,9 @@ def outcomes(items: list[dict[str, Any]], task: str, metric: str, config: str,
         if all(key in item for item in items):
             values = np.array([float(item[key]) for item in items])
         else:
-            normalizer = str(run_config.get("qa_normalizer", "squad"))
-            values = _qa_scores(gold, predicted, key, normalizer, qa_language(config))
+            normalizer = qa_normalizer(config, run_config)
+            lang = qa_language(config) if normalizer == "mlqa" else "en"
+            values = _qa_scores(gold, predicted, key, normalizer, lang)
         return Outcomes(ids, MeanMetric(values))
     raise ValueError(f"{source}: no per-item metric known for task {task!r}")
 

@@ -50,24 +50,28 @@ class MeanMetric:
 @dataclass(frozen=True)
 class EntityF1Metric:
     """seqeval's default (micro) entity F1, from per-sentence entity counts: true positives,
-    predicted and gold entities summed over the (resampled) sentences, then 2tp / (pred + gold).
-    seqeval scores a list of sentences exactly so (its entities never cross a sentence end)."""
+    predicted and gold entities summed over the (resampled) sentences, then 2tp / (pred + gold)
+    (``measure`` "precision": tp / pred, "recall": tp / gold). seqeval scores a list of
+    sentences exactly so (its entities never cross a sentence end)."""
 
     true_positives: np.ndarray  # [n] per sentence
     predicted: np.ndarray  # [n]
     gold: np.ndarray  # [n]
+    measure: str = "f1"
 
     @property
     def n(self) -> int:
         return len(self.gold)
 
     @classmethod
-    def from_tags(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
-                  ) -> EntityF1Metric:
+    def from_tags(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+                  measure: str = "f1") -> EntityF1Metric:
         from seqeval.metrics.sequence_labeling import (  # type: ignore[import-untyped]
             get_entities,
         )
 
+        if measure not in ("f1", "precision", "recall"):
+            raise ValueError(f"unknown entity measure {measure!r}: f1, precision or recall")
         if len(gold) != len(predicted):
             raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
         tp, n_pred, n_gold = (np.zeros(len(gold), np.int64) for _ in range(3))
@@ -76,14 +80,16 @@ class EntityF1Metric:
                 raise ValueError(f"sentence {k}: {len(g)} gold tags but {len(p)} predicted")
             g_ents, p_ents = set(get_entities(list(g))), set(get_entities(list(p)))
             tp[k], n_pred[k], n_gold[k] = len(g_ents & p_ents), len(p_ents), len(g_ents)
-        return cls(tp, n_pred, n_gold)
+        return cls(tp, n_pred, n_gold, measure)
 
     def score(self, indices: np.ndarray) -> np.ndarray:
         tp = self.true_positives[indices].sum(axis=-1)
-        denominator = self.predicted[indices].sum(axis=-1) + self.gold[indices].sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(denominator > 0, 200.0 * tp / np.maximum(denominator, 1), 0.0)
-        return np.asarray(f1, dtype=np.float64)
+        predicted, gold = self.predicted[indices].sum(axis=-1), self.gold[indices].sum(axis=-1)
+        numerator, denominator = {"f1": (2 * tp, predicted + gold), "precision": (tp, predicted),
+                                  "recall": (tp, gold)}[self.measure]
+        # seqeval's zero_division default: 0 when nothing was predicted / is gold
+        value = np.where(denominator > 0, 100.0 * numerator / np.maximum(denominator, 1), 0.0)
+        return np.asarray(value, dtype=np.float64)
 
 
 @dataclass(frozen=True)
