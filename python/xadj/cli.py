@@ -18,8 +18,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _parser(sub: Any, name: str, help: str, config: type, func: Handler) -> argparse.ArgumentParser:
+    doc = config.__doc__ or ""
+    if doc.startswith(f"{config.__name__}("):  # dataclass's generated signature, not a text
+        doc = help
     p: argparse.ArgumentParser = sub.add_parser(
-        name, help=help, description=(config.__doc__ or help).strip(),
+        name, help=help, description=doc.strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p, config)
     p.set_defaults(func=func, config=config)
@@ -100,8 +103,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- finetune / evaluate
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from xadj.finetune import finetune
+
+    result = finetune(_config(args), progress=not args.quiet)
+    parts = ", ".join(f"{k} {v:.4f}" for k, v in result.final.items())
+    print(f"{result.steps} steps -> {result.model_dir}" + (f" (last step: {parts})" if parts
+                                                          else ""))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from xadj.evaluate import evaluate
+
+    result = evaluate(_config(args), progress=not args.quiet)
+    for config, metrics in result.metrics.items():
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if k != "n")
+        print(f"{config}: {shown} (n={int(metrics.get('n', 0))})")
+    print(f"results: {result.results_path}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- compare / analyze
+def cmd_compare(args: argparse.Namespace) -> int:
+    from xadj.analysis.compare import compare
+
+    result = compare(_config(args))
+    print(result.markdown)
+    print(f"JSON: {result.json_path}; charts: {', '.join(map(str, result.charts.values()))}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from xadj.analysis.analyze import analyze
+
+    result = analyze(_config(args))
+    for m in result.models:
+        print(m.summary_line() if hasattr(m, "summary_line") else m)
+    print(f"JSON: {result.json_path}; figures: {', '.join(map(str, result.paths.values()))}",
+          file=sys.stderr)
+    return 0
+
+
 def _commands() -> list[tuple[str, str, type, Handler]]:
     from xadj.adjust import AlignConfig
+    from xadj.analysis.analyze import AnalyzeConfig
+    from xadj.analysis.compare import CompareConfig
     from xadj.api import (
         PrepareJobConfig,
         ReportConfig,
@@ -109,6 +158,8 @@ def _commands() -> list[tuple[str, str, type, Handler]]:
         SymmetrizeConfig,
         WordalignConfig,
     )
+    from xadj.evaluate import EvaluateConfig
+    from xadj.finetune import FinetuneConfig
 
     commands: list[tuple[str, str, type, Handler]] = [
         ("align", "adjust an encoder on a parallel corpus (the main job)", AlignConfig,
@@ -122,6 +173,14 @@ def _commands() -> list[tuple[str, str, type, Handler]]:
         ("score", "AER, precision and recall against a gold alignment", ScoreConfig, cmd_score),
         ("report", "alignment report: adjusted vs original on held-out pairs", ReportConfig,
          cmd_report),
+        ("finetune", "fine-tune an encoder on an English task (XNLI, NER, QA), optionally with "
+         "continual alignment", FinetuneConfig, cmd_finetune),
+        ("evaluate", "zero-shot evaluation per language (XNLI, NER, QA, XSR)", EvaluateConfig,
+         cmd_evaluate),
+        ("compare", "tables with statistics over seeds and models, and bar charts",
+         CompareConfig, cmd_compare),
+        ("analyze", "distances of related and unrelated words, with histograms", AnalyzeConfig,
+         cmd_analyze),
     ]
     return commands
 
