@@ -37,8 +37,8 @@ def build_inputs(work: Path, repeat: int):
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from xadj.alignment import align_words, write_alignment
     from xadj.corpus import read_bitext, tokenize_words
+    from xadj.wordaligner import align_words, write_alignment
 
     work.mkdir(parents=True, exist_ok=True)
     data = multi30k_train("fr")

@@ -98,8 +98,8 @@ def peak_rss_mb() -> float:
 
 
 def worker_xadj(path: str, direction: str) -> dict:
-    from xadj.alignment import align_words
     from xadj.corpus import read_bitext
+    from xadj.wordaligner import align_words
 
     t0 = time.perf_counter()
     bitext = read_bitext(path, allow_empty=True)
@@ -192,15 +192,15 @@ def print_speed(rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- quality
 def xadj_directional(path: Path) -> dict[str, tuple]:
-    from xadj.alignment import align_words
     from xadj.corpus import read_bitext
+    from xadj.wordaligner import align_words
 
     _, _, stats = align_words(read_bitext(path, allow_empty=True), both=True, progress=False)
     return dict(stats["alignments"])
 
 
 def eflomal_directional(path: Path, work: Path, name: str) -> dict[str, tuple]:
-    from xadj.alignment import read_alignment
+    from xadj.wordaligner import read_alignment
 
     fwd, rev = work / f"eflomal.{name}.fwd", work / f"eflomal.{name}.rev"
     run_worker(["eflomal", str(path), str(fwd), str(rev)])
@@ -209,7 +209,7 @@ def eflomal_directional(path: Path, work: Path, name: str) -> dict[str, tuple]:
 
 def fast_align_directional(pair: str) -> dict[str, tuple]:
     """fast_align's own outputs on the gold pairs alone (``reference/fast_align/``)."""
-    from xadj.alignment import read_alignment
+    from xadj.wordaligner import read_alignment
 
     ref = DATA / "reference" / "fast_align"
     return {"fwd": read_alignment(ref / f"{pair}.fwd"), "rev": read_alignment(ref / f"{pair}.rev")}
@@ -217,7 +217,7 @@ def fast_align_directional(pair: str) -> dict[str, tuple]:
 
 def score_all(tool: str, pair: str, aligned: dict[str, tuple], gold_path: Path,
               last: int | None) -> list[dict]:
-    from xadj.alignment import read_gold, score, symmetrize
+    from xadj.wordaligner import read_gold, score, symmetrize
 
     gold = read_gold(gold_path, one_based=True)
     hyps = {"fwd": aligned["fwd"], "rev": aligned["rev"]}
