@@ -46,6 +46,8 @@ class EvaluateConfig:
     layer: int | None = setting(None, "xsr: hidden layer of the sentence vectors (default: 8 of "
                                 "12, the same relative depth otherwise; -1 = last)", min=-1)
     max_length: int | None = setting(None, "pieces per input (default: the task's)", min=8)
+    doc_stride: int | None = setting(None, "qa: overlap of context windows (default: the "
+                                     "model's finetune setting, else 128)", min=1)
     batch_size: int = setting(32, "inputs per forward pass", min=1)
     max_test_samples: int | None = setting(None, "evaluate the first N rows of each config",
                                            min=1)
@@ -146,7 +148,8 @@ def _evaluate(config: EvaluateConfig, task: Any, configs: list[str],
     if max_length:
         model_limit(tokenizer, max_length)
     ctx = EvalContext(device=device, batch_size=config.batch_size, max_length=max_length,
-                      doc_stride=trained.get("doc_stride") or None, layer=config.layer,
+                      doc_stride=config.doc_stride or trained.get("doc_stride") or None,
+                      layer=config.layer,
                       qa_normalizer=config.qa_normalizer, progress=progress)
     # What the run actually used where a setting was left to a default (tasks add theirs).
     ctx.info.update(results["config"].get("resolved", {}))

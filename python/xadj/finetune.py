@@ -67,7 +67,8 @@ class FinetuneConfig:
                                     "prepared dataset (METHOD §6)", metavar="SRC")
     continual_alignments: str | None = setting(None, "Pharaoh links of the --continual bitext "
                                                "(default: built-in aligner)", metavar="FILE")
-    continual_lang: str = setting("xx", "language code of the --continual bitext's other side")
+    continual_lang: str | None = setting(None, "language code of the --continual bitext's other "
+                                         "side (names its prepared pool)")
     align_weight: float = setting(0.01, "weight of L_align in continual learning", min=0.0)
     reg_weight: float = setting(1.0, "weight of L_reg in continual learning", min=0.0)
     continual_pairs: int = setting(16, "sentence pairs per step for the alignment terms", min=1)
@@ -305,12 +306,12 @@ def _continual_terms(config: FinetuneConfig, start_model: str, tokenizer: Any, o
     from xadj.continual import ContinualTerms, anchor_for, load_pool
     from xadj.model import frozen_copy, load_encoder
 
-    validate_language(config.continual_lang)
+    lang = validate_language(config.continual_lang) if config.continual_lang else "pool"
     anchor_name = anchor_for(start_model, config.anchor_model)
     from xadj.model import resolve_model
 
     anchor, _ = load_encoder(resolve_model(anchor_name))
-    pool = load_pool(config.continual, tokenizer, out / "continual_data" / config.continual_lang,
+    pool = load_pool(config.continual, tokenizer, out / "continual_data" / lang,
                      alignments=config.continual_alignments, pool=config.continual_pool,
                      seed=config.seed, model_name=start_model)
     log.info("continual learning: %d pairs in the pool, %d per step, anchor %s, weights "
