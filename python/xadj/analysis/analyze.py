@@ -39,12 +39,13 @@ KIND_LABEL = {"l2": "L2 distance", "cosine": "cosine distance (1 - cos)"}
 @dataclass
 class AnalyzeConfig:
     models: list[str] = setting(
-        factory=list, metavar="MODEL",
+        factory=list, metavar="MODEL", required=True,
         help="models to compare: tiny, a hub id, a model dir, or an xadj align/finetune output "
              "(its model/ is used; a fine-tuned model's encoder without its head)")
-    output_dir: str = setting("", "where analysis.json and the figures go")
+    output_dir: str = setting("", "where analysis.json and the figures go", required=True,
+                              metavar="Y")
     bitext: list[str] = setting(
-        factory=list, metavar="FILE",
+        factory=list, metavar="FILE", required=True,
         help="held-out pairs: one `other ||| English` file, or two line-aligned files")
     alignments: str | None = setting(None, "Pharaoh links of the bitext (default: the built-in "
                                             "aligner)")
@@ -76,6 +77,16 @@ class ModelAnalysis:
     source: str  # the directory or hub id the encoder was loaded from
     distances: WordDistances
     summary: dict[str, Any]
+
+    def summary_line(self) -> str:
+        """``label: N pairs; L2 unrelated-related +0.46 [0.22, 0.70], ratio 1.06; cosine ...``"""
+        parts = []
+        for kind in KINDS:
+            s = self.summary[kind]
+            d = s["difference"]
+            parts.append(f"{kind} unrelated-related {d['mean']:+.3g} [{d['ci_low']:.3g}, "
+                         f"{d['ci_high']:.3g}], ratio {s['ratio_unrelated_related']:.3f}")
+        return f"{self.label}: {self.distances.pairs} pairs; " + "; ".join(parts)
 
 
 @dataclass

@@ -57,7 +57,7 @@ _SEED_DIR = re.compile(r"^seed-(-?\d+)$")
 @dataclass
 class CompareConfig:
     inputs: list[str] = setting(
-        factory=list, cli=False,
+        factory=list, positional=True, metavar="X",
         help="an experiment directory (<model>/<task>/seed-<s>/eval/results.json) or evaluate "
              "output directories")
     baseline: str | None = setting(

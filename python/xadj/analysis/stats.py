@@ -66,7 +66,7 @@ class EntityF1Metric:
     @classmethod
     def from_tags(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
                   measure: str = "f1") -> EntityF1Metric:
-        from seqeval.metrics.sequence_labeling import (  # type: ignore[import-untyped]
+        from seqeval.metrics.sequence_labeling import (  # type: ignore[import-untyped, unused-ignore]
             get_entities,
         )
 
