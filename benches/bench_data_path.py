@@ -42,7 +42,7 @@ def build_inputs(work: Path, repeat: int):
 
     work.mkdir(parents=True, exist_ok=True)
     data = multi30k_train("fr")
-    print(f"data: {data.origin}; {repeat} copies", file=sys.stderr)
+    print(f"data: {data.origin}; --repeat {repeat}", file=sys.stderr)
     bitext = work / f"multi30k-{data.tag}.fr-en.x{repeat}.txt"
     if not bitext.exists():
         lines = [" ".join(tokenize_words(a)) + " ||| " + " ".join(tokenize_words(b)) + "\n"
