@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoTokenizer
 
 import xadj.train
 from xadj.model import load_encoder
-from xadj.report import compare, report
+from xadj.alignment_report import compare, report
 from xadj.train import AlignConfig, train
 
 

@@ -321,10 +321,10 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
 
     from transformers import AutoModel
 
+    from xadj.alignment_report import compare
     from xadj.batches import Batcher
     from xadj.model import load_encoder, resolve_model
     from xadj.outputs import atomic_write_text
-    from xadj.report import compare
     from xadj.train import train
 
     with state.main_process_first():

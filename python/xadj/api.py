@@ -219,10 +219,10 @@ def report(config: ReportConfig) -> dict[str, Any]:
     import numpy as np
 
     from xadj.adjust import HELDOUT_FILE
+    from xadj.alignment_report import compare
     from xadj.batches import Batcher
     from xadj.data import PreparedDataset, tokenizer_info
     from xadj.model import load_encoder, resolve_model
-    from xadj.report import compare
     from xadj.train import CONFIG_FILE
 
     model_dir = Path(config.model)

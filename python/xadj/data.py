@@ -1,9 +1,9 @@
 """Prepared datasets: a bitext and its word alignments turned once into flat subword arrays
 (memory-mapped ``.npy`` files) plus ``meta.json`` with every count and setting.
 
-Pipeline (METHOD.md §1-2): read (Rust) -> align if no alignments are given (Rust) -> bounds check
-and link filters (Rust) -> tokenize each distinct word once with the model's fast tokenizer ->
-subword mapping, zero-piece/too-long/unlinked drops (Rust) -> optional seeded subset -> save.
+Pipeline (docs/method.md §1-2): read (Rust) -> align if no alignments are given (Rust) -> bounds
+check and link filters (Rust) -> tokenize each distinct word once with the model's fast
+tokenizer -> subword mapping, zero-piece/too-long/unlinked drops (Rust) -> optional seeded subset -> save.
 """
 
 from __future__ import annotations

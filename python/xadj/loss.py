@@ -1,4 +1,4 @@
-"""The adjustment loss (METHOD §3): word pooling, L_align, L_reg, and batches as torch tensors."""
+"""The adjustment loss (docs/method.md §3): word pooling, L_align, L_reg, batches as tensors."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def tiny_model_dir(kind: str = "bert", cache: Path | None = None) -> Path:
              for side in line.split(" ||| ")]
     with atomic_dir(target, replace=True) as tmp:
         build_tiny_model(kind, lines, tmp, seed=0)
-        write_manifest(tmp, model=f"tiny-{kind}", note="random smoke-test encoder, not a real model")
+        write_manifest(tmp, model=f"tiny-{kind}", note="random smoke-test encoder, not real")
     return target
 
 
@@ -143,7 +143,7 @@ def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenize
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
-    """F0 of METHOD §3: an eval-mode copy that never trains (call it under torch.no_grad())."""
+    """F0 of docs/method.md §3: an eval-mode copy that never trains (use under torch.no_grad())."""
     frozen = copy.deepcopy(model)
     frozen.eval()
     frozen.requires_grad_(False)
@@ -151,7 +151,7 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 
 
 def encode(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Last hidden layer [B, L, H] (METHOD §2: last layer, no normalisation)."""
+    """Last hidden layer [B, L, H] (docs/method.md §2: last layer, no normalisation)."""
     return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 

@@ -1,4 +1,4 @@
-"""Cross-lingual adjustment training (METHOD §3-4) with accelerate: checkpoints, exact resume."""
+"""Cross-lingual adjustment training (docs/method.md §3-4) with accelerate; exact resume."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``analyze``: distances of related and unrelated words for several models on held-out parallel
-pairs (Efimov et al.'s analysis, METHOD §7), e.g. the original encoder, the adjusted one and the
-adjusted-then-fine-tuned one (a ``finetune`` output: ``AutoModel`` loads its encoder, dropping the
-task head).
+pairs (Efimov et al.'s analysis, docs/method.md §7), e.g. the original encoder, the adjusted one,
+and the adjusted-then-fine-tuned one (a ``finetune`` output: ``AutoModel`` loads its encoder,
+dropping the task head).
 
 Writes to ``output_dir``: ``analysis.json`` (settings, versions, per model: means with bootstrap
 intervals of related and unrelated distances and of their paired differences, the ratio),

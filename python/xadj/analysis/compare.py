@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 LAYOUT = "{root}/{model}/{task}/seed-{seed}/eval/results.json"
 RESULTS_FILE = "results.json"
 OUTPUT_JSON = "compare.json"
-DEFAULT_SELECTION = ("final model of each fine-tuning run (fixed epochs, METHOD §5); "
+DEFAULT_SELECTION = ("final model of each fine-tuning run (fixed epochs, docs/method.md §5); "
                      "nothing selected on test data")
 _SEED_DIR = re.compile(r"^seed-(-?\d+)$")
 

@@ -1,4 +1,4 @@
-"""Distances between contextual vectors of related and unrelated words (METHOD §7), the one
+"""Distances between contextual vectors of related and unrelated words (docs/method.md §7), the one
 implementation behind ``analyze`` and ``align``'s alignment report.
 
 For each aligned (related) pair of a batch, the unrelated pair is the same non-English word with

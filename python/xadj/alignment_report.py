@@ -1,6 +1,6 @@
 """Alignment report on held-out batches: related vs unrelated distances, retrieval, English drift.
 
-METHOD §7. The related/unrelated pairs and their distances come from
+docs/method.md §7. The related/unrelated pairs and their distances come from
 :mod:`xadj.analysis.distances` (the one implementation ``analyze`` uses too).
 """
 
