@@ -3,7 +3,8 @@
 
 Pipeline (docs/method.md §1-2): read (Rust) -> align if no alignments are given (Rust) -> bounds
 check and link filters (Rust) -> tokenize each distinct word once with the model's fast
-tokenizer -> subword mapping, zero-piece/too-long/unlinked drops (Rust) -> optional seeded subset -> save.
+tokenizer -> subword mapping, zero-piece/too-long/unlinked drops (Rust) -> optional seeded
+subset -> save.
 """
 
 from __future__ import annotations
