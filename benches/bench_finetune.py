@@ -75,8 +75,14 @@ def run_reference(model: str, rows: list[dict], out: Path, args: argparse.Namesp
     """run_xnli.py's path: tokenize with padding="max_length", max_length 128, truncation; a
     fresh classification head; Trainer.train with the same hyperparameters."""
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer,
-                              TrainingArguments, default_data_collator, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
 
     start = time.perf_counter()
     set_seed(42)

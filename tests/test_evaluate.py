@@ -64,7 +64,7 @@ def test_ner_metric_is_seqeval_on_the_written_predictions(finetuned, tmp_path):
             (TASKS / "wikiann" / "es" / "test.jsonl").read_text().splitlines()]
     names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
     assert [it["gold"] for it in items] == [[names[t] for t in r["ner_tags"]] for r in rows]
-    assert all(len(it["prediction"]) == len(r["tokens"]) for it, r in zip(items, rows))
+    assert all(len(it["prediction"]) == len(r["tokens"]) for it, r in zip(items, rows, strict=True))
     expected = 100 * f1_score([it["gold"] for it in items], [it["prediction"] for it in items])
     assert result.metrics["es"]["f1"] == pytest.approx(expected)
     assert result.metrics["es"]["n"] == 24
@@ -134,7 +134,7 @@ def test_qa_finetune_and_evaluate_xquad_and_mlqa_pairs(tiny_dirs, tmp_path):
     for name in ("xquad.es", "mlqa.es.en"):
         items = read_jsonl(tmp_path / "ev" / "predictions" / f"{name}.jsonl")
         assert len(items) == 8 and all(isinstance(it["gold"], list) for it in items)
-        assert all(it["prediction"] in r for it, r in zip(items, _contexts(name)))
+        assert all(it["prediction"] in r for it, r in zip(items, _contexts(name), strict=True))
         norm = "mlqa" if name.startswith("mlqa") else "squad"
         again = qa_metrics({it["id"]: it["prediction"] for it in items},
                            {it["id"]: it["gold"] for it in items}, normalizer=norm, lang="es")

@@ -1,7 +1,7 @@
-"""Continual learning (METHOD §6, Efimov et al.): the adjustment terms mixed into every task step,
-``loss = L_task + align_weight * L_align + reg_weight * L_reg``, on ``pairs`` sentence pairs drawn
-uniformly with replacement from a pool of filtered pairs. F is the task model's own encoder, F0 a
-frozen anchor (the original, unadjusted model).
+"""Continual learning (docs/method.md §6, Efimov et al.): the adjustment terms mixed into every
+task step, ``loss = L_task + align_weight * L_align + reg_weight * L_reg``, on ``pairs`` sentence
+pairs drawn uniformly with replacement from a pool of filtered pairs. F is the task model's own
+encoder, F0 a frozen anchor (the original, unadjusted model).
 
 The alignment part has its own random streams: pair indices come from the Rust sampler as a pure
 function of (seed, step), and the dropout of its forward passes runs on a forked torch RNG. The
@@ -77,8 +77,8 @@ def load_pool(source: str | Path, tokenizer: Any, work_dir: Path, *, alignments:
 
 def alignment_terms(encoder: nn.Module, frozen: nn.Module, batch: BatchTensors
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L_align, L_reg) of METHOD §3 (Efimov's ``current`` variant): target words toward the
-    encoder's English words, English words toward the frozen anchor's."""
+    """(L_align, L_reg) of docs/method.md §3 (Efimov's ``current`` variant): target words toward
+    the encoder's English words, English words toward the frozen anchor's."""
     other = side_vectors(encoder, batch.other)
     english = side_vectors(encoder, batch.english)
     with torch.no_grad():

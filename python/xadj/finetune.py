@@ -1,6 +1,7 @@
-"""Fine-tuning an encoder on a task's English training data with a fresh head (METHOD §5), with
-accelerate: one loop for every task, dynamic padding and length-grouped batches, checkpoints and
-exact resume, step metrics, optional continual learning (METHOD §6, xadj.continual).
+"""Fine-tuning an encoder on a task's English training data with a fresh head (docs/method.md
+§5), with accelerate: one loop for every task, dynamic padding and length-grouped batches,
+checkpoints and exact resume, step metrics, optional continual learning (docs/method.md §6,
+xadj.continual).
 
 ``output_dir`` gets ``model/`` (appears only when complete; loads with the task's
 ``AutoModelFor...``), ``checkpoints/step-N/``, ``metrics.jsonl`` and, with a bitext for
@@ -44,7 +45,8 @@ class FinetuneConfig:
                                "DIR/<config>/<split>.jsonl|.json|.parquet or save_to_disk "
                                "(default: the hub dataset)", metavar="DIR")
     seed: int = setting(42, "seed of the head's initialisation, batch order and dropout")
-    lr: float | None = setting(None, "AdamW learning rate (default: the task's, METHOD §5)",
+    lr: float | None = setting(None, "AdamW learning rate (default: the task's, "
+                               "docs/method.md §5)",
                                min=0.0, min_open=True)
     epochs: int | None = setting(None, "passes over the training data (default: the task's)",
                                  min=1)
@@ -64,7 +66,7 @@ class FinetuneConfig:
     overwrite: bool = setting(False, "replace an earlier finetune output in output_dir")
     report_to: str = setting("none", "also log to these trackers", choices=REPORT_TO)
     continual: str | None = setting(None, "continual learning on this bitext (`x ||| en`) or "
-                                    "prepared dataset (METHOD §6)", metavar="SRC")
+                                    "prepared dataset (docs/method.md §6)", metavar="SRC")
     continual_alignments: str | None = setting(None, "Pharaoh links of the --continual bitext "
                                                "(default: built-in aligner)", metavar="FILE")
     continual_lang: str | None = setting(None, "language code of the --continual bitext's other "
@@ -104,8 +106,8 @@ def _step_indices(lengths: np.ndarray, batch_size: int, seed: int, step: int,
     n = len(lengths)
     epoch, j = divmod(step, math.ceil(n / batch_size))
     if cache.get("epoch") != epoch:
-        order = np.asarray(epoch_order(n, seed, epoch), dtype=np.int64)
-        cache.update(epoch=epoch, order=length_grouped_order(lengths, order, batch_size))
+        permutation = np.asarray(epoch_order(n, seed, epoch), dtype=np.int64)
+        cache.update(epoch=epoch, order=length_grouped_order(lengths, permutation, batch_size))
     order: np.ndarray = cache["order"]
     return order[j * batch_size:(j + 1) * batch_size]
 
@@ -223,7 +225,8 @@ def _finetune(config: FinetuneConfig, task: Task, progress: bool) -> FinetuneRes
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     per_epoch = math.ceil(len(lengths) / config.batch_size)
     total = epochs * per_epoch
-    scheduler = get_linear_schedule_with_warmup(optimizer, 0, total)  # linear decay, no warm-up
+    # Linear decay to 0, no warm-up (METHOD §5).
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, total)  # type: ignore[no-untyped-call]
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
     identity = {"task": task.name, "seed": config.seed, "batch_size": config.batch_size,
@@ -311,6 +314,7 @@ def _continual_terms(config: FinetuneConfig, start_model: str, tokenizer: Any, o
     from xadj.model import resolve_model
 
     anchor, _ = load_encoder(resolve_model(anchor_name))
+    assert config.continual is not None
     pool = load_pool(config.continual, tokenizer, out / "continual_data" / lang,
                      alignments=config.continual_alignments, pool=config.continual_pool,
                      seed=config.seed, model_name=start_model)

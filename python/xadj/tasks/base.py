@@ -56,7 +56,7 @@ class EvalContext:
 
 class Task(Protocol):
     name: str
-    lr: float  # METHOD §5 defaults
+    lr: float  # docs/method.md §5 defaults
     epochs: int
     max_length: int
     doc_stride: int

@@ -63,7 +63,7 @@ def _load_local(source: Source, root: Path) -> Dataset:
             return Dataset.from_list(read_json_rows(path))
     parquet = base / f"{source.split}.parquet"
     if parquet.is_file():
-        return Dataset.from_parquet(str(parquet))  # type: ignore[return-value]
+        return Dataset.from_parquet(str(parquet))
     for saved in (base / source.split, base):
         if (saved / "dataset_info.json").is_file() or (saved / "dataset_dict.json").is_file():
             loaded = load_from_disk(str(saved))
@@ -101,7 +101,7 @@ def read_json_rows(path: Path) -> list[dict[str, Any]]:
             raise ValueError(f"{path}: row {number} is not a JSON object")
     if not rows:
         raise ValueError(f"{path}: no rows")
-    return rows
+    return list(rows)
 
 
 @functools.lru_cache(maxsize=1)
@@ -144,4 +144,4 @@ def _load_hub(source: Source) -> Dataset:
         raise OSError(f"cannot load {source.hub_id} config {source.config!r} split "
                       f"{source.split!r} from {where}: {type(err).__name__}: {err}. "
                       f"Offline, {layout_hint(source)}") from None
-    return rows  # type: ignore[return-value]
+    return rows

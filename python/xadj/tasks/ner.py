@@ -66,7 +66,7 @@ class NerTask:
     epochs = 3
     max_length = 128
     doc_stride = 0
-    prediction_suffixes = ("",)
+    prediction_suffixes: tuple[str, ...] = ("",)
 
     def train_source(self) -> Source:
         return Source(HUB_ID, "en", "train")

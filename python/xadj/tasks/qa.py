@@ -32,7 +32,7 @@ class QaTask:
     epochs = 2
     max_length = 384
     doc_stride = 128
-    prediction_suffixes = ("",)
+    prediction_suffixes: tuple[str, ...] = ("",)
 
     def train_source(self) -> Source:
         return SQUAD

@@ -74,7 +74,7 @@ class XsrTask:
     epochs = 0
     max_length = 512
     doc_stride = 0
-    prediction_suffixes = (".xx2en", ".en2xx")
+    prediction_suffixes: tuple[str, ...] = (".xx2en", ".en2xx")
 
     def train_source(self) -> Source:
         raise ValueError("xsr needs no fine-tuning: evaluate any encoder directly")
@@ -110,10 +110,13 @@ class XsrTask:
         depth = int(model.config.num_hidden_layers)
         layer = check_layer(default_layer(depth) if ctx.layer is None else ctx.layer, depth)
         ctx.info["layer"] = layer
-        settings = dict(layer=layer, batch_size=ctx.batch_size, device=ctx.device,
-                        max_length=ctx.max_length or self.max_length, progress=ctx.progress)
-        other = encode(model, tokenizer, list(rows["sentence1"]), **settings)
-        english = encode(model, tokenizer, list(rows["sentence2"]), **settings)
+        vectors = {
+            column: encode(model, tokenizer, list(rows[column]), layer=layer,
+                           batch_size=ctx.batch_size, device=ctx.device,
+                           max_length=ctx.max_length or self.max_length, progress=ctx.progress)
+            for column in ("sentence1", "sentence2")  # other language, English
+        }
+        other, english = vectors["sentence1"], vectors["sentence2"]
         result = retrieve(other, english)
         items = {
             suffix: [{"id": i, "gold": i, "prediction": int(p)} for i, p in enumerate(found)]

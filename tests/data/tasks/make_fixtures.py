@@ -65,7 +65,8 @@ def ner(text: list[str], lang: str, translate: bool) -> list[dict]:
                 tags.append(NER_LABELS.index(f"B-{kind}"))
         if translate:
             tokens = [cipher(w) for w in tokens]
-        spans = [f"{NER_LABELS[t][2:]}: {w}" for w, t in zip(tokens, tags) if t % 2 == 1]
+        spans = [f"{NER_LABELS[t][2:]}: {w}" for w, t in zip(tokens, tags, strict=True)
+                 if t % 2 == 1]
         rows.append({"tokens": tokens, "ner_tags": tags, "langs": [lang] * len(tokens),
                      "spans": spans})
     return rows
