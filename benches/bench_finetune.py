@@ -106,7 +106,7 @@ def run_reference(model: str, rows: list[dict], out: Path, args: argparse.Namesp
 def xsr_rate(model: str, args: argparse.Namespace) -> float:
     from transformers import AutoModel, AutoTokenizer
 
-    from xadj.encode import encode
+    from xadj.sentence_vectors import encode
 
     data = multi30k_train("fr")
     sentences = (data.other + data.english)[: args.sentences]

@@ -7,7 +7,9 @@ object (they log, never print)::
 
     result = xadj.adjust(xadj.AlignConfig(model="tiny", output_dir="runs/tiny", max_steps=5))
 
-Names load on first use, so ``import xadj`` stays light (torch is imported by the jobs).
+Names load on first use, so ``import xadj`` stays light (torch is imported by the jobs). The
+fine-tuning and analysis jobs are ``xadj.finetune.finetune``, ``xadj.evaluate.evaluate``,
+``xadj.analysis.compare.compare`` and ``xadj.analysis.analyze.analyze``; their configs are here.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ _EXPORTS = {
     "score": "xadj.api",
     "ReportConfig": "xadj.api",
     "report": "xadj.api",
+    "encode": "xadj.sentence_vectors",
+    "FinetuneConfig": "xadj.finetune",
+    "EvaluateConfig": "xadj.evaluate",
+    "CompareConfig": "xadj.analysis.compare",
+    "AnalyzeConfig": "xadj.analysis.analyze",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -59,7 +66,12 @@ if TYPE_CHECKING:
         symmetrize,
         wordalign,
     )
+    from xadj.analysis.analyze import AnalyzeConfig
+    from xadj.analysis.compare import CompareConfig
     from xadj.data import CorpusConfig, PrepareConfig
+    from xadj.evaluate import EvaluateConfig
+    from xadj.finetune import FinetuneConfig
+    from xadj.sentence_vectors import encode
     from xadj.wordaligner import AlignerOptions
 
 

@@ -343,9 +343,6 @@ def _save_model(accelerator: Any, model: Any, tokenizer: Any, record: dict[str, 
 
 
 def _write_sentence_transformers_config(model_dir: Path) -> None:
-    try:
-        from xadj.encode import write_sentence_transformers_config
-    except ImportError:  # xadj.encode is written in parallel; until then models go without it
-        log.warning("xadj.encode is missing: no sentence-transformers config in %s", model_dir)
-        return
+    from xadj.sentence_vectors import write_sentence_transformers_config
+
     write_sentence_transformers_config(model_dir)

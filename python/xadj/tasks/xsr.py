@@ -1,4 +1,4 @@
-"""Cross-lingual sentence retrieval (XSR, METHOD §5): cosine nearest neighbour between the
+"""Cross-lingual sentence retrieval (XSR, docs/method.md §5): cosine nearest neighbour between the
 vectors of n translation pairs, in both directions, accuracy@1 in percent.
 
 Item i of one side is the translation of item i of the other, so the gold answer of every query

@@ -104,7 +104,7 @@ class XsrTask:
 
     def evaluate(self, model: Any, tokenizer: Any, rows: Dataset, config: str,
                  ctx: EvalContext) -> Outcome:
-        from xadj.encode import check_layer, default_layer, encode
+        from xadj.sentence_vectors import check_layer, default_layer, encode
         from xadj.tasks.xsr import retrieve
 
         depth = int(model.config.num_hidden_layers)

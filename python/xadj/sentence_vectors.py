@@ -1,4 +1,4 @@
-"""Sentence vectors from one hidden layer of an encoder (XSR, METHOD §5), and the
+"""Sentence vectors from one hidden layer of an encoder (XSR, docs/method.md §5), and the
 sentence-transformers module files that let ``SentenceTransformer(dir)`` load an xadj model.
 
 A sentence vector is the mean of the token vectors of ``hidden_states[layer]`` over the
