@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -198,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if not {"-v", "--verbose"} & set(words):  # xadj's bars and summaries; the libraries' with -v
+        for var, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                           ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"),
+                           ("TRANSFORMERS_VERBOSITY", "error")):
+            os.environ.setdefault(var, value)  # before the parser imports the libraries
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
