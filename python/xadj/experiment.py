@@ -63,8 +63,10 @@ HUB_ROWS = {
     ("google/xquad", "validation"): 1_190,
     ("facebook/mlqa", "test"): 5_000,  # 4,918-5,495 for es/vi/hi (rounded)
     ("mteb/tatoeba-bitext-mining", "test"): 1_000,
-    ("sentence-transformers/parallel-sentences-wikimatrix", "train"): 250_000,  # pairs drawn
 }
+# WikiMatrix pairs per config (the hub viewer's counts, rounded), before xadj's filters.
+WIKIMATRIX_ROWS = {"en-es": 1_570_000, "en-ru": 391_000, "en-vi": 309_000, "en-hi": 36_200,
+                   "en-bg": 101_000, "en-de": 345_000, "en-el": 212_000, "en-fr": 1_030_000}
 QA_FEATURES_PER_EXAMPLE = 1.05  # SQuAD windows at 384/128: ~1.0-1.1 features per example
 # Throughput in examples (sentence pairs for align) per second. "measured": tiny model on this
 # project's shared 2-core CPU (finetune metrics.jsonl examples_per_s, 2 processes competing);
@@ -177,6 +179,8 @@ def _expand(value: Any, path: Path, key: str, lang: str | None) -> Any:
         name = match.group(1)
         if name == "PLAN_DIR":
             return str(path.parent.resolve())
+        if name == "EXPERIMENT_DIR":  # filled in per run by build_cells
+            return match.group(0)
         if name not in os.environ:
             raise _fail(path, key, f"${{{name}}} is not set: export {name}=... (see the plan's "
                         "comments for what it should point to)")
@@ -449,6 +453,12 @@ def _tatoeba(lang: str) -> str:
         return lang
 
 
+def _in_experiment(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``${EXPERIMENT_DIR}`` in a model's settings -> this run's output directory."""
+    text = json.dumps(values).replace("${EXPERIMENT_DIR}", str(root))
+    return dict(json.loads(text))
+
+
 def build_cells(plan: Plan, root: Path, config: ExperimentConfig) -> list[CellSpec]:
     """Every cell of the grid, align cells first (in the order their dependants need them)."""
     by_name = {m.name: m for m in plan.models}
@@ -474,7 +484,15 @@ def build_cells(plan: Plan, root: Path, config: ExperimentConfig) -> list[CellSp
                                             list(task.evaluate.get("qa_pairs", [])))
             if not languages and not pairs:
                 continue
+            from xadj.tasks import get_task
+
+            test_configs = get_task(task.name).test_configs(languages, pairs)
             encoder, depends = _encoder(model, by_name, root)
+            model_finetune = _in_experiment(model.finetune, root)
+            for other in plan.models:  # e.g. continual learning on an align recipe's data
+                prefix = str(root / MODELS_DIR / other.name) + os.sep
+                if other.align is not None and prefix in json.dumps(model_finetune):
+                    depends.append(f"{MODELS_DIR}/{other.name}")
             needed_align.update(depends)
             for seed in (seeds[:1] if task.name == "xsr" else seeds):
                 cell = root / model.name / task.name / f"seed-{seed}"
@@ -484,13 +502,13 @@ def build_cells(plan: Plan, root: Path, config: ExperimentConfig) -> list[CellSp
                             "model": encoder if task.name == "xsr" else str(cell / "finetune")}
                 finetune = None
                 if task.name != "xsr":
-                    finetune = {**task.finetune, **model.finetune, "task": task.name,
+                    finetune = {**task.finetune, **model_finetune, "task": task.name,
                                 "model": encoder, "data": task.data, "seed": seed,
                                 "output_dir": str(cell / "finetune"), "cpu": config.cpu}
                 cells.append(CellSpec(f"{model.name}/{task.name}/seed-{seed}", "task", str(cell),
                                       finetune=finetune, evaluate=evaluate,
-                                      depends=tuple(depends), languages=tuple(languages + [
-                                          f"mlqa.{p}" for p in pairs]), seed=seed))
+                                      depends=tuple(dict.fromkeys(depends)),
+                                      languages=tuple(test_configs), seed=seed))
     aligns = []
     for model in plan.models:
         cell_id = f"{MODELS_DIR}/{model.name}"
@@ -603,16 +621,20 @@ def estimate(spec: CellSpec, starting_model: str | None) -> CellWork:
     if spec.kind == "align":
         assert spec.align is not None
         a = spec.align
-        pairs = a["prepare"].get("max_pairs") or a["source"].get("hf_max_rows")
-        counted = True
-        if pairs is None:
-            files = [c.split("=", 1)[1].split(",")[0] for c in a["corpus"]] + list(
-                a["source"].get("bitext") or [])
-            if files and all(Path(f).is_file() and not f.endswith(".gz") for f in files):
-                pairs = sum(sum(1 for _ in open(f, "rb")) for f in files[:1])
-            else:
-                pairs, counted = HUB_ROWS[("sentence-transformers/parallel-sentences-wikimatrix",
-                                           "train")], False
+        files = [c.split("=", 1)[1].split(",")[0] for c in a["corpus"]] + list(
+            a["source"].get("bitext") or [])
+        counted = bool(files) and all(Path(f).is_file() and not f.endswith(".gz")
+                                      for f in files)
+        if counted:  # the largest corpus sets the number of steps
+            pairs = max(sum(1 for _ in open(f, "rb")) for f in files)
+        elif a["source"].get("hf_dataset"):
+            pairs = WIKIMATRIX_ROWS.get(a["source"].get("hf_config") or "", 1_000_000)
+        elif not files:  # the shipped sample
+            pairs, counted = 1_000, True
+        else:
+            pairs = 1_000_000  # files not here yet: an assumed size
+        for cap in (a["prepare"].get("max_pairs"), a["source"].get("hf_max_rows")):
+            pairs = min(pairs, cap) if cap else pairs
         languages = max(1, len(a["corpus"]) + len(a["dataset"]))
         steps = a["epochs"] * math.ceil(pairs / a["pairs_per_step"])
         if a.get("max_steps"):
@@ -644,7 +666,9 @@ def estimate(spec: CellSpec, starting_model: str | None) -> CellWork:
 
 
 def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def grid_text(plan: Plan, cells: list[CellSpec], root: Path) -> str:
