@@ -25,7 +25,7 @@ from xadj.batches import Batcher
 from xadj.config import differences
 from xadj.data import PreparedDataset
 from xadj.loss import adjustment_loss, batch_to_device
-from xadj.model import frozen_copy, load_encoder
+from xadj.model import check_model_source, frozen_copy, load_encoder
 from xadj.sampling import epoch_order
 from xadj.tracking import METRICS_FILE, StepLog, tracker_names
 
@@ -61,6 +61,7 @@ def train(
     the run records, so it is what the run does."""
     if not sources:
         raise ValueError("no languages to train on")
+    check_model_source(config.model)  # a missing model fails before anything else
     batchers = {lang: _batcher(src, config) for lang, src in sources.items()}
     if config.mix_languages or len(batchers) == 1:
         name = "+".join(batchers) if len(batchers) > 1 else next(iter(batchers))
@@ -76,6 +77,8 @@ def train(
 
 def _batcher(source: Batcher | PreparedDataset, config: AlignConfig) -> Batcher:
     if isinstance(source, Batcher):
+        if (source.pooling, source.special_pairs) == (config.pooling, config.special_pairs):
+            return source
         return Batcher(source.dataset, config.pooling, config.special_pairs, pairs=source.pairs)
     if isinstance(source, PreparedDataset):
         return Batcher(source, config.pooling, config.special_pairs)
@@ -284,9 +287,10 @@ def train_run(
             last_good = _save_checkpoint(accelerator, ckpt_root, done, progress_record,
                                          config.keep_checkpoints)
     bar.close()
-    accelerator.end_training()
     model_dir = _save_final(accelerator, model, tokenizer, config, sources, sizes, total,
                             final_dir, extra_record or {})
+    for tracker in accelerator.trackers:  # not end_training(): the process group lives on
+        tracker.finish()
     return TrainResult(model_dir=model_dir, steps=total, losses=losses)
 
 
