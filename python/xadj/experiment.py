@@ -305,6 +305,10 @@ def load_plan(name: str) -> Plan:
         from xadj.finetune import FinetuneConfig
 
         _check_fields(FinetuneConfig, finetune, path, f"{key}.finetune")
+        try:
+            check(FinetuneConfig(**finetune))
+        except (TypeError, ValueError) as err:
+            raise _fail(path, f"{key}.finetune", str(err)) from None
         for lang in (languages if per_language else [None]):
             full = f"{name}-{lang}" if lang else name
             families[full] = name
@@ -371,9 +375,9 @@ def load_plan(name: str) -> Plan:
             from xadj.tasks import get_task
 
             get_task(name).test_configs(langs, ev.get("qa_pairs", []))
-            EvaluateConfig(task=name, **ev)
+            check(EvaluateConfig(task=name, **ev))
             if name != "xsr":
-                FinetuneConfig(task=name, **ft)
+                check(FinetuneConfig(task=name, **ft))
         except (TypeError, ValueError) as err:
             raise _fail(path, key, str(err)) from None
         tasks.append(TaskSpec(name, langs, data, _expand(ft, path, f"{key}.finetune", None),
