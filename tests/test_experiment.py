@@ -217,3 +217,37 @@ def test_plan_syntax_and_missing_plan(tmp_path):
     good = write_plan(tmp_path, GOOD.replace("{data}", "./data"))
     (tmp_path / "data").mkdir()
     assert load_plan(good).tasks[0].data == str(tmp_path / "data")  # relative to the plan
+
+
+def test_sigkill_at_a_random_point_then_resume(uninterrupted, tmp_path):
+    """A real kill: the runner in a subprocess, SIGKILLed once its first cell is complete (the
+    second is then somewhere in fine-tuning or evaluation); a resumed run completes the grid."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, rows_a = uninterrupted
+    root = tmp_path / "killed"
+    code = ("from xadj.experiment import ExperimentConfig, run_experiment\n"
+            f"run_experiment(ExperimentConfig(plan='offline-tiny', output_dir={str(root)!r}, "
+            "executor='inline', tasks=['xnli'], models=['original']), progress=False)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], env={
+        **os.environ, "XADJ_TASK_DATA": str(TASKS)}, stderr=subprocess.DEVNULL)
+    first = root / "original" / "xnli" / "seed-1" / DONE_FILE
+    deadline = time.monotonic() + 120
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert first.exists()
+    second = root / "original" / "xnli" / "seed-2"
+    assert not (second / DONE_FILE).exists()
+    config = ExperimentConfig(plan="offline-tiny", output_dir=str(root), executor="inline",
+                              tasks=["xnli"], models=["original"])
+    resumed = run_experiment(config, progress=False)  # the lock died with the process
+    assert resumed.skipped == ["original/xnli/seed-1"]
+    assert resumed.ran == ["original/xnli/seed-2"]
+    expected = next(r for r in rows_a if r["task"] == "xnli")["models"]["original"]
+    assert table(root)[0]["models"]["original"] == expected

@@ -88,7 +88,7 @@ class ExperimentConfig:
     parallel: int | None = setting(None, "cells at once (default: 1 on CPU, one per GPU)",
                                    min=1)
     dry_run: bool = setting(False, "print the grid and an estimate of the work; run nothing")
-    seeds: list[int] | None = setting(None, "replace the plan's seeds")
+    seeds: list[int] | None = setting(None, "replace the plan's seeds", min=0)
     tasks: list[str] | None = setting(None, "run only these tasks of the plan", choices=TASKS)
     models: list[str] | None = setting(None, "run only these models of the plan")
     cpu: bool = setting(False, "run every cell on the CPU")
@@ -101,6 +101,8 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         check(self)
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds must be distinct, not {self.seeds}")
 
 
 # ---------------------------------------------------------------- plan
@@ -553,15 +555,17 @@ def run_cell(spec: CellSpec, progress: bool = False) -> CellOutcome:
                                                        "depends")}, "versions": versions()})
     metrics: dict[str, Any] = {}
     if spec.kind == "align":
-        from xadj.adjust import AlignConfig, adjust
+        from xadj.adjust import RUN_FILE, AlignConfig, adjust
         from xadj.data import CorpusConfig, PrepareConfig
 
         assert spec.align is not None
         values = dict(spec.align)
         out = Path(values["output_dir"])
+        # Resume needs the run record; a run killed before writing it starts again.
+        resume = (out / RUN_FILE).is_file()
         config = AlignConfig(**{**values, "source": CorpusConfig(**values["source"]),
-                                "prepare": PrepareConfig(**values["prepare"]),
-                                "resume": out.is_dir() and any(out.iterdir())})
+                                "prepare": PrepareConfig(**values["prepare"]), "resume": resume,
+                                "overwrite": not resume and out.is_dir() and any(out.iterdir())})
         if not (out / "model" / "config.json").is_file():
             result = adjust(config, progress=progress)
             metrics = {"steps": result.steps}
