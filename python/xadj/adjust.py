@@ -277,6 +277,28 @@ def prepare_corpora(plans: list[CorpusPlan], config: AlignConfig, tokenizer: Any
     return datasets
 
 
+def heldout_sentences(plans: list[CorpusPlan], lang: str, ds: PreparedDataset, pairs: list[int],
+                      options: PrepareConfig) -> tuple[list[str], list[str]] | None:
+    """The held-out pairs as text (words joined by spaces, as the model saw them), read again
+    from the corpus files; None when they cannot be read twice (a pipe) or were prepared
+    elsewhere."""
+    from xadj.corpus import read_bitext
+
+    plan = next(p for p in plans if p.lang == lang)
+    if not plan.paths or not all(p.is_file() for p in plan.paths) or not pairs:
+        return None
+    bitext = read_bitext(*plan.paths, unicode_words=options.unicode_words, allow_empty=True)
+    lines = ds.arrays["pair_index"][np.asarray(pairs, dtype=np.int64)]
+
+    def text(side: tuple[np.ndarray, np.ndarray], i: int) -> str:
+        values, offsets = side
+        return " ".join(bitext.vocab[w] for w in values[offsets[i]:offsets[i + 1]])
+
+    first = [text(bitext.source, int(i)) for i in lines]
+    second = [text(bitext.target, int(i)) for i in lines]
+    return (second, first) if options.english_first else (first, second)
+
+
 def accelerator_available() -> bool:
     import torch
 
@@ -321,7 +343,7 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
 
     from transformers import AutoModel
 
-    from xadj.alignment_report import compare
+    from xadj.alignment_report import compare, sentence_retrieval
     from xadj.batches import Batcher
     from xadj.model import load_encoder, resolve_model
     from xadj.outputs import atomic_write_text
@@ -369,6 +391,13 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
             continue
         adjusted = AutoModel.from_pretrained(result.model_dir, use_safetensors=True)
         path = result.model_dir.parent / "alignment_report.json"
-        reports[name] = compare(original, adjusted, batches, path)
+        reports[name] = compare(original, adjusted, batches)
+        for lang in batches:
+            sentences = heldout_sentences(plans, lang, datasets[lang], held_record[lang]["pairs"],
+                                          config.prepare)
+            if sentences is not None:
+                reports[name][lang]["sentence_retrieval"] = sentence_retrieval(
+                    original, adjusted, tokenizer, *sentences)
+        atomic_write_text(path, json.dumps(reports[name], indent=2))
         log.info("alignment report: %s", path)
     return AlignResult(out, models, steps, reports)

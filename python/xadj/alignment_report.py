@@ -80,3 +80,30 @@ def compare(
 
         atomic_write_text(path, json.dumps(out, indent=2))
     return out
+
+
+def sentence_retrieval(
+    original: nn.Module,
+    adjusted: nn.Module,
+    tokenizer: Any,
+    other: Sequence[str],
+    english: Sequence[str],
+    layers: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Held-out sentence retrieval (docs/method.md §5, XSR's recipe) before and after adjustment:
+    accuracy@1 in percent, both directions, at the XSR layer (2/3 of the depth) and the last."""
+    from xadj.sentence_vectors import default_layer, encode
+    from xadj.tasks.xsr import retrieve
+
+    depth = int(getattr(original.config, "num_hidden_layers", 12))
+    chosen = list(layers) if layers is not None else [default_layer(depth), -1]
+    out: dict[str, Any] = {"pairs": len(other), "layers": {}}
+    for layer in chosen:
+        scores = {}
+        for when, model in (("before", original), ("after", adjusted)):
+            x = encode(model, tokenizer, list(other), layer=layer, progress=False)
+            en = encode(model, tokenizer, list(english), layer=layer, progress=False)
+            result = retrieve(x, en)
+            scores[when] = {"xx2en": result.xx2en_accuracy, "en2xx": result.en2xx_accuracy}
+        out["layers"][str(layer if layer >= 0 else depth)] = scores
+    return out

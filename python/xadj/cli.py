@@ -51,6 +51,11 @@ def cmd_align(args: argparse.Namespace) -> int:
             print(f"  {lang} held-out: L2 unrelated/related {b['l2_ratio']:.3f} -> "
                   f"{a['l2_ratio']:.3f}, word retrieval {b['retrieval_accuracy']:.3f} -> "
                   f"{a['retrieval_accuracy']:.3f}, English drift {a['english_drift_l2']:.3f}")
+            retrieval = report[lang].get("sentence_retrieval", {})
+            for layer, r in retrieval.get("layers", {}).items():
+                b, a = r["before"], r["after"]
+                print(f"  {lang} held-out sentence retrieval, layer {layer} (% xx->en / en->xx): "
+                      f"{b['xx2en']:.1f}/{b['en2xx']:.1f} -> {a['xx2en']:.1f}/{a['en2xx']:.1f}")
     return 0
 
 
