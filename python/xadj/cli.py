@@ -153,6 +153,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- experiment
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from xadj.experiment import run_experiment
+
+    result = run_experiment(_config(args), progress=not args.quiet)
+    print(result.text)
+    if not result.dry_run:
+        print(f"cells: {len(result.ran)} ran, {len(result.skipped)} already done, "
+              f"{len(result.failed)} failed", file=sys.stderr)
+        for cell, error in result.failed.items():
+            print(f"  {cell}: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
 def _commands() -> list[tuple[str, str, type, Handler]]:
     from xadj.adjust import AlignConfig
     from xadj.analysis.analyze import AnalyzeConfig
@@ -165,6 +179,7 @@ def _commands() -> list[tuple[str, str, type, Handler]]:
         WordalignConfig,
     )
     from xadj.evaluate import EvaluateConfig
+    from xadj.experiment import ExperimentConfig
     from xadj.finetune import FinetuneConfig
 
     commands: list[tuple[str, str, type, Handler]] = [
@@ -183,6 +198,8 @@ def _commands() -> list[tuple[str, str, type, Handler]]:
          "continual alignment", FinetuneConfig, cmd_finetune),
         ("evaluate", "zero-shot evaluation per language (XNLI, NER, QA, XSR)", EvaluateConfig,
          cmd_evaluate),
+        ("experiment", "run a plan's grid of models x tasks x seeds (resumable, submitit)",
+         ExperimentConfig, cmd_experiment),
         ("compare", "tables with statistics over seeds and models, and bar charts",
          CompareConfig, cmd_compare),
         ("analyze", "distances of related and unrelated words, with histograms", AnalyzeConfig,

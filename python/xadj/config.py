@@ -177,7 +177,7 @@ def add_arguments(
                 kwargs["choices"] = meta["choices"]
             if meta.get("metavar"):
                 kwargs["metavar"] = meta["metavar"]
-            if not (meta.get("required") or meta.get("positional")):
+            if not (meta.get("required") or meta.get("positional") or "(default" in help_text):
                 kwargs["help"] = f"{help_text} (default: {_show(default)})"
         parser.add_argument(*names, **kwargs)
 
