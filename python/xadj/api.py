@@ -15,6 +15,8 @@ from xadj.data import CorpusConfig, PrepareConfig
 from xadj.wordaligner import DEFAULT_METHOD, METHODS, AlignerOptions
 
 log = logging.getLogger(__name__)
+# xadj.wordalign_encoder.METHODS, spelt out: importing that module loads torch (slow CLI start)
+ENCODER_METHODS = ("argmax", "itermax")
 
 
 # ---------------------------------------------------------------- prepare
@@ -70,7 +72,8 @@ def prepare(config: PrepareJobConfig, progress: bool = True) -> PrepareResult:
 # ---------------------------------------------------------------- wordalign
 @dataclass
 class WordalignConfig:
-    """``wordalign``: the built-in statistical aligner (fast_align's model)."""
+    """``wordalign``: the built-in statistical aligner (fast_align's model), or with
+    ``--encoder`` SimAlign's similarity alignment from an encoder's contextual vectors."""
 
     input: list[str] = setting(
         factory=list, help="`source ||| target` file, or two line-aligned files", positional=True)
@@ -84,6 +87,18 @@ class WordalignConfig:
     raw_text: bool = setting(False, "split raw text with the built-in Unicode word tokenizer")
     threads: int | None = setting(None, "worker threads (default: all cores)", min=1,
                                   max=max(os.cpu_count() or 1, 1) * 4)
+    encoder: str | None = setting(
+        None, "align with this encoder's word vectors instead (SimAlign): a model name as "
+        "`align --model` takes it (`e5-small`, `tiny`, a hub id or a local dir)")
+    layer: int | None = setting(
+        None, "with --encoder: hidden_states index of the word vectors (0 = embeddings, -1 = "
+        "last; default: 2/3 of the depth, 8 of 12)", min=-1)
+    method: str = setting("argmax", "with --encoder: mutual argmax, or SimAlign's itermax",
+                          choices=ENCODER_METHODS)
+    pooling: str = setting("avg", "with --encoder: word vector from its pieces",
+                           choices=("avg", "first", "last"))
+    batch_size: int = setting(32, "with --encoder: sentence pairs per forward pass", min=1)
+    cpu: bool = setting(False, "with --encoder: stay on the CPU even with a GPU")
     aligner: AlignerOptions = field(default_factory=AlignerOptions)
 
     def __post_init__(self) -> None:
@@ -92,6 +107,9 @@ class WordalignConfig:
             raise ValueError("wordalign: give one `source ||| target` file or two files")
         if self.both and not self.output_prefix:
             raise ValueError("--both needs --output-prefix P (writes P.fwd, P.rev, P.<method>)")
+        if self.encoder is not None and (self.both or self.reverse):
+            raise ValueError("--encoder aligns both directions at once (mutual argmax): drop "
+                             "--both/--reverse")
 
 
 @dataclass
@@ -104,7 +122,8 @@ class WordalignResult:
 
 
 def wordalign(config: WordalignConfig, progress: bool = True) -> WordalignResult:
-    """Aligns a bitext; writes fast_align's Pharaoh lines (files appear atomically)."""
+    """Aligns a bitext; writes Pharaoh lines (files appear atomically): fast_align's, or with
+    ``encoder`` the encoder's mutual-argmax (or itermax) links."""
     from xadj.corpus import read_bitext
     from xadj.wordaligner import align_words, write_alignment
 
@@ -113,8 +132,17 @@ def wordalign(config: WordalignConfig, progress: bool = True) -> WordalignResult
     for p in config.input:
         if not Path(p).exists():
             raise FileNotFoundError(f"{p}: no such file")
+    if config.encoder is not None:  # the model fails by name before the corpus is read
+        from xadj.model import check_model_source, resolve_model
+
+        check_model_source(resolve_model(config.encoder))
     bitext = read_bitext(*config.input, unicode_words=config.raw_text, allow_empty=True)
     outputs: list[Path] = []
+    if config.encoder is not None:
+        links, offsets, stats = _encoder_links(config, bitext, progress)
+        write_alignment(config.output, links, offsets)
+        outputs = [Path(config.output)] if config.output else []
+        return WordalignResult(outputs, len(links), bitext.empty_pairs, 0, stats)
     if config.both:
         links, offsets, stats = align_words(bitext, both=True, symmetrize=config.symmetrize,
                                             options=config.aligner, progress=progress)
@@ -134,6 +162,27 @@ def wordalign(config: WordalignConfig, progress: bool = True) -> WordalignResult
         stats = dict(report)
     return WordalignResult(outputs, len(links), int(report["empty_pairs"]),
                            int(report["too_long_pairs"]), stats)
+
+
+def _encoder_links(config: WordalignConfig, bitext: Any, progress: bool
+                   ) -> tuple[Any, Any, dict[str, Any]]:
+    import torch
+
+    from xadj.model import load_encoder, resolve_model
+    from xadj.sentence_vectors import default_layer
+    from xadj.wordalign_encoder import align_with_encoder, bitext_pairs
+
+    model, tokenizer = load_encoder(resolve_model(config.encoder or ""))
+    layer = config.layer
+    if layer is None:
+        layer = default_layer(model.config.num_hidden_layers)
+    device = "cuda" if torch.cuda.is_available() and not config.cpu else "cpu"
+    links, offsets = align_with_encoder(
+        model, tokenizer, bitext_pairs(bitext), layer=layer, method=config.method,
+        pooling=config.pooling, batch_size=config.batch_size, device=device, progress=progress)
+    stats = {"encoder": config.encoder, "layer": layer, "method": config.method,
+             "pooling": config.pooling, "pairs": bitext.num_pairs}
+    return links, offsets, stats
 
 
 # ---------------------------------------------------------------- symmetrize

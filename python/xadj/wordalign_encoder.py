@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from xadj.batches import POOLINGS
+from xadj.corpus import Bitext
 from xadj.sentence_vectors import check_layer
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,16 @@ def align_with_encoder(
     offsets[1:] = np.cumsum([len(p) for p in per_pair])
     links = np.concatenate(per_pair) if per_pair else np.zeros((0, 2), np.int32)
     return links.astype(np.int32).reshape(-1, 2), offsets
+
+
+def bitext_pairs(bitext: Bitext, lines: slice | None = None) -> list[Pair]:
+    """The words of each pair of a bitext (first side, second side), optionally only ``lines``
+    (a slice of 0-based pair indices)."""
+    vocab = bitext.vocab
+    (sv, so), (tv, to) = bitext.source, bitext.target
+    rows = range(bitext.num_pairs)[lines or slice(None)]
+    return [([vocab[w] for w in sv[so[k]:so[k + 1]]], [vocab[w] for w in tv[to[k]:to[k + 1]]])
+            for k in rows]
 
 
 @dataclass(frozen=True)
