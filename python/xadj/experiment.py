@@ -67,13 +67,18 @@ HUB_ROWS = {
 # WikiMatrix pairs per config (the hub viewer's counts, rounded), before xadj's filters.
 WIKIMATRIX_ROWS = {"en-es": 1_570_000, "en-ru": 391_000, "en-vi": 309_000, "en-hi": 36_200,
                    "en-bg": 101_000, "en-de": 345_000, "en-el": 212_000, "en-fr": 1_030_000}
+CONTINUAL_COST = 1.5  # assumed: a continual-learning step costs 1.5 plain steps
 QA_FEATURES_PER_EXAMPLE = 1.05  # SQuAD windows at 384/128: ~1.0-1.1 features per example
-# Throughput in examples (sentence pairs for align) per second. "measured": tiny model on this
-# project's shared 2-core CPU (finetune metrics.jsonl examples_per_s, 2 processes competing);
-# "assumed": a base-size encoder (mBERT) on one A100-class GPU with bf16, not measured here.
+# Throughput in examples (sentence pairs for align) per second, and a fixed cost per cell (model
+# and data loading) in seconds. "measured": the tiny model on this project's shared 2-core CPU
+# (finetune's metrics.jsonl examples_per_s: 10-60 under load, the low end kept; overhead: mean
+# cell.done seconds of the offline-tiny grid, 2.3 s); "assumed": a base-size encoder (mBERT) on
+# one A100-class GPU with bf16 and dynamic padding, not measured here.
 THROUGHPUT: dict[str, dict[str, float]] = {
-    "tiny-cpu (measured)": {"train": 20.0, "train_qa": 10.0, "eval": 150.0, "align": 30.0},
-    "base-gpu (assumed)": {"train": 400.0, "train_qa": 120.0, "eval": 2000.0, "align": 300.0},
+    "tiny-cpu (measured)": {"train": 20.0, "train_qa": 10.0, "eval": 150.0, "align": 30.0,
+                            "cell": 2.3},
+    "base-gpu (assumed)": {"train": 400.0, "train_qa": 120.0, "eval": 2000.0, "align": 300.0,
+                           "cell": 30.0},
 }
 
 
@@ -648,10 +653,11 @@ def estimate(spec: CellSpec, starting_model: str | None) -> CellWork:
         if a.get("max_steps"):
             steps = min(steps, a["max_steps"])
         examples = steps * a["pairs_per_step"] * languages
-        return CellWork(steps, examples, 0, examples / rate["align"], profile, counted)
+        return CellWork(steps, examples, 0, rate["cell"] + examples / rate["align"], profile,
+                        counted)
     assert spec.evaluate is not None
     task = get_task(spec.evaluate["task"])
-    counted, steps, examples, seconds = True, 0, 0, 0.0
+    counted, steps, examples, seconds = True, 0, 0, rate["cell"]
     if spec.finetune is not None:
         ft = spec.finetune
         rows, counted = _rows(task.train_source(), ft.get("data"))
@@ -661,7 +667,10 @@ def estimate(spec: CellSpec, starting_model: str | None) -> CellWork:
         epochs = ft.get("epochs") or task.epochs
         steps = epochs * math.ceil(features / ft.get("batch_size", 32))
         examples = epochs * features
-        seconds += examples / rate["train_qa" if task.name == "qa" else "train"]
+        train_seconds = examples / rate["train_qa" if task.name == "qa" else "train"]
+        if ft.get("continual"):  # 16 pairs a step through F and F0 on top of the task batch
+            train_seconds *= CONTINUAL_COST
+        seconds += train_seconds
     items = 0
     for name in task.test_configs(spec.evaluate["languages"], spec.evaluate["qa_pairs"]):
         n, here = _rows(task.test_source(name), spec.evaluate.get("data"))
@@ -715,7 +724,7 @@ def grid_text(plan: Plan, cells: list[CellSpec], root: Path) -> str:
         lines.append(f"to run on {profile}: {int(steps):,} optimizer steps, about "
                      f"{_hours(seconds)} on one device (throughput: train {rate['train']:g}, "
                      f"QA train {rate['train_qa']:g}, eval {rate['eval']:g}, align "
-                     f"{rate['align']:g} examples/s)")
+                     f"{rate['align']:g} examples/s, {rate['cell']:g} s per cell)")
     lines.append("row counts: " + ("counted in the local data" if not uncounted else
                                    "local data counted where given; otherwise the hub datasets' "
                                    "known sizes (QA features = examples x 1.05)"))
