@@ -1,8 +1,10 @@
 # Hand-written stubs of the compiled module (rust/xadj-py). Ragged rows are (values, offsets).
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from os import PathLike
+from typing import Any, Literal, overload
 
 import numpy as np
+from _typeshed import SupportsWrite
 
 __all__ = [
     "read_bitext",
@@ -23,30 +25,45 @@ __all__ = [
 ]
 
 _Arr = np.ndarray
-_Words = tuple[_Arr, _Arr]  # ragged word ids: (values int32, offsets int64)
-_Links = tuple[_Arr, _Arr]  # links int32 [n, 2] and offsets int64
+# Integer inputs: a numpy array of any integer dtype, or a (nested) sequence of ints; values
+# must fit the dtype named in the comments (int32 values, int64 offsets). Floats are refused.
+_Ints = _Arr | Sequence[int]
+_Ints2 = _Arr | Sequence[Sequence[int]]
+_Words = tuple[_Ints, _Ints]  # ragged word ids: (values int32, offsets int64)
+_Links = tuple[_Ints2, _Ints]  # links int32 [n, 2] and offsets int64
+_SideArrays = tuple[_Ints, _Ints, _Ints, _Ints]  # pieces, piece offsets, word starts, word offsets
 # input_ids, attention_mask, piece_positions, piece_words, n_words
 _Side = tuple[_Arr, _Arr, _Arr, _Arr, int]
 
-def read_bitext(source: str, target: str | None = None, unicode_words: bool = False,
-                allow_empty: bool = False, max_line_bytes: int = ...
-                ) -> tuple[list[str], _Arr, _Arr, _Arr, _Arr, int]: ...
+# vocab, source (values, offsets), target (values, offsets), pairs with an empty side, first line
+# numbers of those (at most 5), sha256 (hex) of each file read
+def read_bitext(source: str | PathLike[str], target: str | PathLike[str] | None = None,
+                unicode_words: bool = False, strict: bool = False, max_line_bytes: int = ...
+                ) -> tuple[list[str], _Arr, _Arr, _Arr, _Arr, int, list[int], list[str]]: ...
 def tokenize_words(text: str) -> list[str]: ...
+@overload
 def filter_links(source: _Words, target: _Words, links: _Links, max_words: int = 64,
-                 one_to_one: bool = True, drop_identical: bool = True, name: str = "alignments"
-                 ) -> tuple[_Arr, _Arr, dict[str, int]]: ...
+                 one_to_one: bool = True, drop_identical: bool = True, name: str = "alignments",
+                 return_kept: Literal[False] = False) -> tuple[_Arr, _Arr, dict[str, int]]: ...
+@overload
+def filter_links(source: _Words, target: _Words, links: _Links, max_words: int = 64,
+                 one_to_one: bool = True, drop_identical: bool = True, name: str = "alignments",
+                 *, return_kept: Literal[True]) -> tuple[_Arr, _Arr, dict[str, int], _Arr]: ...
 def map_corpus(source: _Words, target: _Words, links: _Links, table: _Words,
-               max_pieces: int = 0, drop_unlinked: bool = True
+               max_pieces: int = 0, drop_unlinked: bool = True,
+               kept: _Arr | Sequence[bool] | None = None
                ) -> tuple[dict[str, _Arr], dict[str, int]]: ...
-def assemble_batch(other: tuple[_Arr, _Arr, _Arr, _Arr], english: tuple[_Arr, _Arr, _Arr, _Arr],
-                   links: _Arr, link_offsets: _Arr, indices: _Arr, prefix: list[int],
-                   suffix: list[int], pad: int, pooling: str = "avg", special_pairs: bool = True
+def assemble_batch(other: _SideArrays, english: _SideArrays, links: _Ints2, link_offsets: _Ints,
+                   indices: _Ints, prefix: list[int], suffix: list[int], pad: int,
+                   pooling: str = "avg", special_pairs: bool = True
                    ) -> tuple[_Side, _Side, _Arr]: ...
-def read_alignment(path: str, one_based: bool = False) -> tuple[_Arr, _Arr]: ...
-def read_gold(path: str, one_based: bool = False) -> tuple[_Arr, _Arr, _Arr, _Arr]: ...
-def write_alignment(links: _Links, path: str | None = None) -> bytes | None: ...
+def read_alignment(path: str | PathLike[str], one_based: bool = False) -> tuple[_Arr, _Arr]: ...
+def read_gold(path: str | PathLike[str], one_based: bool = False
+              ) -> tuple[_Arr, _Arr, _Arr, _Arr]: ...
+def write_alignment(links: _Links, path: str | PathLike[str] | None = None) -> bytes | None: ...
 def symmetrize_links(fwd: _Links, rev: _Links, method_name: str) -> tuple[_Arr, _Arr]: ...
-def symmetrize_files(fwd: str, rev: str, method_name: str, output: str | None = None) -> int: ...
+def symmetrize_files(fwd: str | PathLike[str], rev: str | PathLike[str], method_name: str,
+                     output: str | PathLike[str] | SupportsWrite[bytes] | None = None) -> int: ...
 def score_links(hyp: _Links, sure: _Links, possible: _Links, last: int | None = None
                 ) -> tuple[int, int, int, int]: ...
 def word_align(source: _Words, target: _Words, vocab_size: int, direction: str,

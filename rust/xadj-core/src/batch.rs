@@ -46,9 +46,8 @@ impl<'a, T> RowsView<'a, T> {
         if start < 0 || end < start {
             return Err(bad());
         }
-        self.values
-            .get(start as usize * self.width..end as usize * self.width)
-            .ok_or_else(bad)
+        let at = |k: i64| (k as usize).checked_mul(self.width).ok_or_else(bad);
+        self.values.get(at(start)?..at(end)?).ok_or_else(bad)
     }
 }
 
@@ -200,6 +199,28 @@ fn row_of<'a>(view: &RowsView<'a, i32>, i: i64, name: &str) -> Result<&'a [i32]>
     view.row(i, name)
 }
 
+/// The pieces and word starts of `pair`, checked against each other, so that a tampered or
+/// truncated dataset gives an error rather than a wrong batch.
+fn side_rows<'a>(side: &SideView<'a>, pair: i64, name: &str) -> Result<(&'a [i32], &'a [i32])> {
+    let pieces = row_of(&side.pieces, pair, &format!("{name} pieces"))?;
+    let starts = row_of(&side.word_starts, pair, &format!("{name} word starts"))?;
+    let consistent = starts.first() == Some(&0)
+        && starts.windows(2).all(|w| w[0] <= w[1])
+        && starts.last().is_some_and(|&l| l as usize == pieces.len());
+    if !consistent {
+        return Err(Error::Invalid(format!(
+            "{name} word starts of pair {pair} do not rise from 0 to its {} pieces",
+            pieces.len()
+        )));
+    }
+    if pieces.iter().any(|&p| p < 0) {
+        return Err(Error::Invalid(format!(
+            "{name} pieces of pair {pair}: negative piece id"
+        )));
+    }
+    Ok((pieces, starts))
+}
+
 fn word_span(starts: &[i32], w: usize, what: &str) -> Result<(usize, usize)> {
     match (starts.get(w), starts.get(w + 1)) {
         (Some(&s), Some(&e)) if 0 <= s && s < e => Ok((s as usize, e as usize)),
@@ -219,20 +240,18 @@ pub fn assemble<'a>(
     pooling: Pooling,
     special_pairs: bool,
 ) -> Result<AlignmentBatch> {
-    let collect = |view: &RowsView<'a, i32>, name: &str| -> Result<Vec<&'a [i32]>> {
-        indices.iter().map(|&i| row_of(view, i, name)).collect()
+    let collect = |side: &SideView<'a>, name: &str| -> Result<Vec<(&'a [i32], &'a [i32])>> {
+        indices.iter().map(|&i| side_rows(side, i, name)).collect()
     };
-    let (other_rows, english_rows) = (
-        collect(&other.pieces, "other pieces")?,
-        collect(&english.pieces, "english pieces")?,
-    );
+    let (other_sides, english_sides) = (collect(other, "other")?, collect(english, "english")?);
+    let other_rows: Vec<&[i32]> = other_sides.iter().map(|r| r.0).collect();
+    let english_rows: Vec<&[i32]> = english_sides.iter().map(|r| r.0).collect();
     let mut o = SideBuilder::new(&other_rows, specials, pooling);
     let mut e = SideBuilder::new(&english_rows, specials, pooling);
     let mut english_aligned = Vec::new();
     let mut english_word_index: Vec<i64> = Vec::new();
     for (b, &pair) in indices.iter().enumerate() {
-        let e_starts = row_of(&english.word_starts, pair, "english word starts")?;
-        let o_starts = row_of(&other.word_starts, pair, "other word starts")?;
+        let (e_starts, o_starts) = (english_sides[b].1, other_sides[b].1);
         let o_specials = special_positions(specials, other_rows[b].len());
         let e_specials = special_positions(specials, english_rows[b].len());
         let paired = if special_pairs {
@@ -258,13 +277,26 @@ pub fn assemble<'a>(
             english_aligned.push(first);
         }
         for link in row_of(links, pair, "links")?.chunks_exact(2) {
-            let (ow, ew) = (link[0] as usize, link[1] as usize);
-            let target = english_word_index.get(ew).copied().unwrap_or(-1);
-            if target < 0 {
-                return Err(Error::Invalid(format!(
-                    "pair {pair}: link to English word {ew}, which has no pieces"
-                )));
-            }
+            let (ow, ew) = (link[0], link[1]);
+            let target = usize::try_from(ew)
+                .ok()
+                .and_then(|ew| english_word_index.get(ew).copied());
+            let target = match target {
+                Some(t) if t >= 0 => t,
+                Some(_) => {
+                    return Err(Error::Invalid(format!(
+                        "pair {pair}: link to English word {ew}, which has no pieces"
+                    )))
+                }
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "pair {pair}: link to English word {ew} of {}",
+                        english_word_index.len()
+                    )))
+                }
+            };
+            let ow = usize::try_from(ow)
+                .map_err(|_| Error::Invalid(format!("pair {pair}: link from other word {ow}")))?;
             let (s, t) = word_span(o_starts, ow, &format!("pair {pair}, other side"))?;
             o.push_word(b, s, t);
             english_aligned.push(target);
@@ -362,5 +394,133 @@ mod tests {
             true
         )
         .is_err());
+    }
+
+    /// Tampered arrays (as a hand-edited or truncated dataset gives them) are errors that say
+    /// what is wrong, never a panic or a batch with wrong positions.
+    #[test]
+    fn tampered_rows_are_errors() {
+        let good = (
+            [5, 6, 7],
+            [0i64, 3],
+            [0, 2, 3],
+            [0i64, 3],
+            [8, 9],
+            [0i64, 2],
+            [0, 1, 2],
+            [0i64, 3],
+            [0, 1],
+            [0i64, 1],
+        );
+        type Parts = (
+            [i32; 3],
+            [i64; 2],
+            [i32; 3],
+            [i64; 2],
+            [i32; 2],
+            [i64; 2],
+            [i32; 3],
+            [i64; 2],
+            [i32; 2],
+            [i64; 2],
+        );
+        type Case = (Box<dyn Fn(&mut Parts)>, &'static [i64], &'static str);
+        let run = |p: &Parts, idx: &[i64]| {
+            let other = SideView {
+                pieces: RowsView::new(&p.0, &p.1, 1),
+                word_starts: RowsView::new(&p.2, &p.3, 1),
+            };
+            let english = SideView {
+                pieces: RowsView::new(&p.4, &p.5, 1),
+                word_starts: RowsView::new(&p.6, &p.7, 1),
+            };
+            let links = RowsView::new(&p.8, &p.9, 2);
+            assemble(
+                &other,
+                &english,
+                &links,
+                idx,
+                &specials(),
+                Pooling::Last,
+                true,
+            )
+            .map(|b| b.english_aligned)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(run(&good, &[0]), Ok(vec![0, 2, 3]));
+        let cases: Vec<Case> = vec![
+            (
+                Box::new(|p| p.1 = [0, 4]),
+                &[0],
+                "other pieces: row 0 is out of range",
+            ),
+            (
+                Box::new(|p| p.1 = [0, i64::MAX]),
+                &[0],
+                "other pieces: row 0 is out of range",
+            ),
+            (
+                Box::new(|p| p.3 = [2, 1]),
+                &[0],
+                "other word starts: row 0 is out of range",
+            ),
+            (
+                Box::new(|p| p.2 = [0, 5, 3]),
+                &[0],
+                "other word starts of pair 0 do not rise",
+            ),
+            (
+                Box::new(|p| p.6 = [0, 1, 1]),
+                &[0],
+                "english word starts of pair 0 do not rise",
+            ),
+            (
+                Box::new(|p| p.6 = [-1, 1, 2]),
+                &[0],
+                "english word starts of pair 0 do not rise",
+            ),
+            (
+                Box::new(|p| p.4 = [8, -9]),
+                &[0],
+                "english pieces of pair 0: negative piece id",
+            ),
+            (
+                Box::new(|p| p.8 = [7, 1]),
+                &[0],
+                "other side: word 7 has no pieces or is out of range",
+            ),
+            (
+                Box::new(|p| p.8 = [-1, 1]),
+                &[0],
+                "pair 0: link from other word -1",
+            ),
+            (
+                Box::new(|p| p.8 = [0, 2]),
+                &[0],
+                "pair 0: link to English word 2 of 2",
+            ),
+            (
+                Box::new(|p| p.8 = [0, -2]),
+                &[0],
+                "pair 0: link to English word -2 of 2",
+            ),
+            (
+                Box::new(|p| p.9 = [0, 2]),
+                &[0],
+                "links: row 0 is out of range",
+            ),
+            (
+                Box::new(|_| ()),
+                &[1],
+                "other pieces: row 1 is out of range",
+            ),
+            (Box::new(|_| ()), &[-1], "negative pair index -1"),
+        ];
+        for (tamper, idx, expected) in cases {
+            let mut p = good;
+            tamper(&mut p);
+            let err = run(&p, idx).unwrap_err();
+            assert!(err.contains(expected), "{err} lacks {expected}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! flat `(values, offsets)` array: row `i` is `values[offsets[i]..offsets[i + 1]]`.
 
 pub mod aer;
+pub mod atomic;
 pub mod batch;
 pub mod corpus;
 pub mod error;

@@ -438,6 +438,24 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_mark_and_every_line_end_convention() {
+        let p = tmpfile("mac.al", b"\xef\xbb\xbf0-0 1-1\r2-2\r\n\r3-3");
+        let a = read_alignment(&p, &ReadOptions::default()).unwrap();
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.row(0), [(0, 0), (1, 1)]);
+        assert_eq!(
+            (a.row(1), a.row(2), a.row(3)),
+            (&[(2, 2)][..], &[][..], &[(3, 3)][..])
+        );
+        let p = tmpfile("bom.gold", b"\xef\xbb\xbf1-1 2p2\r1-2\r");
+        let g = read_gold(&p, true).unwrap();
+        assert_eq!(
+            (g.len(), g.possible.row(0), g.sure.row(1)),
+            (2, &[(0, 0), (1, 1)][..], &[(0, 1)][..])
+        );
+    }
+
+    #[test]
     fn read_errors_name_file_and_line() {
         let p = tmpfile("bad.al", b"0-1\n1-2 3-\n");
         let err = read_alignment(&p, &ReadOptions::default())

@@ -1,10 +1,12 @@
 //! Subword mapping: every word becomes its pieces (looked up in a per-vocabulary piece table made
 //! once by the model's tokenizer), and every pair becomes flat piece ids plus word spans. Links to
 //! words with no pieces, pairs too long for the model and pairs left without links are dropped and
-//! counted.
+//! counted, each pair under one reason only (the first in pipeline order); pairs the link filters
+//! already dropped (`kept[i] == false`) are skipped without being counted again.
 
 use rayon::prelude::*;
 
+use crate::filter::out_of_range;
 use crate::pharaoh::Alignment;
 use crate::ragged::Ragged;
 use crate::{Error, Result};
@@ -36,8 +38,13 @@ pub struct MapOptions {
     pub drop_unlinked: bool,
 }
 
+/// Counts over the pairs that reach the mapping: `pairs_in = pairs_empty +
+/// pairs_too_many_pieces + pairs_without_links + pairs_kept`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapStats {
+    pub pairs_in: usize,
+    /// Pairs with an empty side that no earlier step dropped (only without `kept`).
+    pub pairs_empty: usize,
     /// Word tokens (both sides) that the tokenizer turned into no piece at all.
     pub words_zero_pieces: usize,
     pub links_zero_pieces: usize,
@@ -49,6 +56,8 @@ pub struct MapStats {
 
 impl MapStats {
     fn add(mut self, o: MapStats) -> MapStats {
+        self.pairs_in += o.pairs_in;
+        self.pairs_empty += o.pairs_empty;
         self.words_zero_pieces += o.words_zero_pieces;
         self.links_zero_pieces += o.links_zero_pieces;
         self.pairs_too_many_pieces += o.pairs_too_many_pieces;
@@ -69,12 +78,31 @@ pub fn map_corpus(
     table: &Ragged<i32>,
     opts: &MapOptions,
 ) -> Result<(Prepared, MapStats)> {
+    map_kept(source, target, links, table, opts, None)
+}
+
+/// `map_corpus` over the pairs an earlier step kept (`kept[i]`; all pairs when `None`).
+pub fn map_kept(
+    source: &Ragged<u32>,
+    target: &Ragged<u32>,
+    links: &Alignment,
+    table: &Ragged<i32>,
+    opts: &MapOptions,
+    kept: Option<&[bool]>,
+) -> Result<(Prepared, MapStats)> {
     if links.len() != source.len() || source.len() != target.len() {
         return Err(Error::Invalid(format!(
             "{} source, {} target and {} alignment rows differ",
             source.len(),
             target.len(),
             links.len()
+        )));
+    }
+    if let Some(kept) = kept.filter(|k| k.len() != source.len()) {
+        return Err(Error::Invalid(format!(
+            "kept: {} flags for {} pairs",
+            kept.len(),
+            source.len()
         )));
     }
     let vocab = table.len();
@@ -92,21 +120,16 @@ pub fn map_corpus(
             let end = (start + CHUNK).min(source.len());
             let mut part = Prepared::default();
             let mut stats = MapStats::default();
-            for i in start..end {
-                map_pair(
-                    i,
-                    source.row(i),
-                    target.row(i),
-                    links,
-                    table,
-                    opts,
-                    &mut part,
-                    &mut stats,
-                );
+            for i in (start..end).filter(|&i| kept.is_none_or(|k| k[i])) {
+                let (s, t) = (source.row(i), target.row(i));
+                if let Some(message) = out_of_range(links.row(i), s.len(), t.len()) {
+                    return Err(Error::Invalid(format!("links of pair {i}: {message}")));
+                }
+                map_pair(i, s, t, links, table, opts, &mut part, &mut stats);
             }
-            (part, stats)
+            Ok((part, stats))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let stats = parts
         .iter()
         .map(|p| p.1.clone())
@@ -147,6 +170,11 @@ fn map_pair(
     out: &mut Prepared,
     stats: &mut MapStats,
 ) {
+    stats.pairs_in += 1;
+    if source.is_empty() || target.is_empty() {
+        stats.pairs_empty += 1;
+        return;
+    }
     let pieces_of = |side: &[u32]| {
         side.iter()
             .map(|&w| table.row(w as usize).len())
@@ -203,6 +231,9 @@ fn map_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::{filter_pairs, FilterOptions};
+    use crate::pharaoh::Link;
+    use proptest::prelude::*;
 
     fn ragged<T: Copy>(rows: &[&[T]]) -> Ragged<T> {
         let mut r = Ragged::default();
@@ -230,6 +261,8 @@ mod tests {
         assert_eq!(
             stats,
             MapStats {
+                pairs_in: 3,
+                pairs_empty: 0,
                 words_zero_pieces: 1,
                 links_zero_pieces: 1,
                 pairs_too_many_pieces: 1,
@@ -238,5 +271,113 @@ mod tests {
                 links_kept: 2,
             }
         );
+    }
+
+    #[test]
+    fn pairs_dropped_upstream_are_skipped_not_counted_again() {
+        let table = ragged::<i32>(&[&[10], &[11, 12]]);
+        let source = ragged::<u32>(&[&[0], &[0], &[]]);
+        let target = ragged::<u32>(&[&[1], &[1], &[1]]);
+        let links = ragged::<(u32, u32)>(&[&[], &[(0, 0)], &[]]);
+        let opts = MapOptions {
+            max_pieces: 0,
+            drop_unlinked: false,
+        };
+        let (p, stats) = map_kept(
+            &source,
+            &target,
+            &links,
+            &table,
+            &opts,
+            Some(&[false, true, true]),
+        )
+        .unwrap();
+        assert_eq!(p.pair_index, [1]);
+        // Pair 2's empty side drops it even when unlinked pairs are kept.
+        assert_eq!(
+            (stats.pairs_in, stats.pairs_empty, stats.pairs_kept),
+            (2, 1, 1)
+        );
+        assert!(map_kept(&source, &target, &links, &table, &opts, Some(&[true])).is_err());
+    }
+
+    #[test]
+    fn a_link_beyond_its_sentence_is_an_error_not_a_panic() {
+        let table = ragged::<i32>(&[&[10]]);
+        let side = ragged::<u32>(&[&[0], &[0]]);
+        let links = ragged::<(u32, u32)>(&[&[(0, 0)], &[(0, 7)]]);
+        let opts = MapOptions {
+            max_pieces: 0,
+            drop_unlinked: true,
+        };
+        let err = map_corpus(&side, &side, &links, &table, &opts).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "links of pair 1: link 0-7 out of range for a pair of 1 source and 1 target words"
+        );
+    }
+
+    /// A small corpus where pairs fail several checks at once: empty sides, too many words,
+    /// too many pieces, no links left, in every combination.
+    /// Pairs as (source words, target words, links), then max words, max pieces, drop unlinked.
+    type Case = (Vec<(Vec<u32>, Vec<u32>, Vec<Link>)>, usize, usize, bool);
+
+    fn overlapping_corpus() -> impl Strategy<Value = Case> {
+        let side = prop::collection::vec(0u32..6, 0..7);
+        let pair = (side.clone(), side).prop_flat_map(|(s, t)| {
+            let (n, m) = (s.len() as u32, t.len() as u32);
+            let links = if n == 0 || m == 0 {
+                Just(Vec::new()).boxed()
+            } else {
+                prop::collection::vec((0..n, 0..m), 0..5).boxed()
+            };
+            (Just(s), Just(t), links)
+        });
+        (
+            prop::collection::vec(pair, 0..40),
+            0usize..6,
+            0usize..8,
+            any::<bool>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Every pair read ends up kept or under exactly one drop reason.
+        #[test]
+        fn pair_counts_add_up((pairs, max_words, max_pieces, drop_unlinked) in overlapping_corpus()) {
+            // Word 5 has no pieces, word 4 three: links get lost and sides get long.
+            let table = ragged::<i32>(&[&[1], &[2], &[3, 4], &[5], &[6, 7, 8], &[]]);
+            let (mut source, mut target, mut links) =
+                (Ragged::default(), Ragged::default(), Alignment::default());
+            for (s, t, l) in &pairs {
+                source.push_row(s.iter().copied());
+                target.push_row(t.iter().copied());
+                links.push_row(l.iter().copied());
+            }
+            let f = filter_pairs(&source, &target, &links, &FilterOptions {
+                max_words,
+                ..FilterOptions::default()
+            }, "x").unwrap();
+            let opts = MapOptions { max_pieces, drop_unlinked };
+            let (p, m) = map_kept(&source, &target, &f.links, &table, &opts, Some(&f.kept)).unwrap();
+            let fs = &f.stats;
+            prop_assert_eq!(fs.pairs_in, pairs.len());
+            prop_assert_eq!(m.pairs_in, fs.pairs_out);
+            prop_assert_eq!(m.pairs_empty, 0);
+            prop_assert_eq!(
+                fs.pairs_empty + fs.pairs_too_long + m.pairs_too_many_pieces
+                    + m.pairs_without_links + m.pairs_kept,
+                pairs.len()
+            );
+            prop_assert_eq!(p.pair_index.len(), m.pairs_kept);
+            // Every pair with an empty side is dropped, whatever the options.
+            let empty = pairs.iter().filter(|(s, t, _)| s.is_empty() || t.is_empty()).count();
+            prop_assert_eq!(fs.pairs_empty, empty);
+            // Without the verdicts the mapping still counts an empty side once, as its own.
+            let (_, alone) = map_corpus(&source, &target, &f.links, &table, &opts).unwrap();
+            prop_assert_eq!(alone.pairs_empty, empty);
+        }
     }
 }

@@ -7,13 +7,23 @@
 //! nothing. `final` then makes one pass over the forward points, then one over the reverse
 //! points, adding a point when its row OR (`final-and`: AND) its column is unaligned.
 //!
-//! Lines narrower than 64 target words (nearly all) run on bit rows, one `u64` per source word;
-//! wider lines on a padded byte grid; lines whose indices would make that grid huge on hash sets.
-//! All three share the same scratch, so no line allocates once the buffers have grown.
+//! Lines narrower than 64 target words with few links (nearly all) run on bit rows, one `u64` per
+//! source word; other lines on a padded byte grid, or on hash sets when their indices would make
+//! that grid huge. All share the same scratch, so no line allocates once the buffers have grown.
+//!
+//! On the grid and hash paths the passes are simulated event by event, in O(n log n) for n
+//! links: a point can only be added once one of its neighbours is in, and once its row and its
+//! column are both aligned it never can be. So a point is examined in pass 1, then only when a
+//! neighbour joins: later in the same pass if it comes after that neighbour in (i, j) order,
+//! otherwise in the next pass, exactly when atools' next full pass would reach it. A chain that
+//! grows one point per pass (40k links: 40k passes) thus costs 40k steps, not 40k².
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -328,6 +338,10 @@ impl BitRows {
     }
 }
 
+/// Lines with more input links than this skip the bit-row path, whose passes rescan every
+/// pending point (quadratic when a long chain grows one point per pass).
+const BIT_ROW_MAX_LINKS: usize = 256;
+
 /// Reusable buffers for `symmetrize_pair`, so that no line allocates.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -335,7 +349,38 @@ pub struct Scratch {
     dense: DenseBoard,
     union: Vec<u64>,
     points: Vec<Link>,
-    pending: Vec<Link>,
+    passes: Passes,
+}
+
+/// The work lists of the event-driven grow-diag passes: indices into the sorted points.
+#[derive(Debug, Default)]
+struct Passes {
+    /// Points to examine in the current pass, smallest first.
+    now: BinaryHeap<Reverse<usize>>,
+    /// Points to examine in the next pass.
+    next: Vec<usize>,
+    /// Added, or never addable again (row and column both aligned).
+    settled: Vec<bool>,
+}
+
+/// Calls `f` with the index of every point of `points` (sorted, unique) among the 8 neighbours
+/// of `(i, j)`.
+fn for_each_neighbour(points: &[Link], (i, j): Link, mut f: impl FnMut(usize)) {
+    let (j_lo, j_hi) = (j.saturating_sub(1), j.saturating_add(1));
+    for a in [i.checked_sub(1), Some(i), i.checked_add(1)]
+        .into_iter()
+        .flatten()
+    {
+        let start = points.partition_point(|&p| p < (a, j_lo));
+        for (q, &(pa, pb)) in points.iter().enumerate().skip(start) {
+            if pa != a || pb > j_hi {
+                break;
+            }
+            if (pa, pb) != (i, j) {
+                f(q);
+            }
+        }
+    }
 }
 
 /// Grows the result on `board`, whose FWD / REV flags are set for the sorted, unique `points`.
@@ -343,7 +388,7 @@ fn grow<B: Board>(
     board: &mut B,
     points: &[Link],
     method: Method,
-    pending: &mut Vec<Link>,
+    passes: &mut Passes,
     out: &mut Vec<Link>,
 ) {
     let both = FWD | REV;
@@ -358,27 +403,45 @@ fn grow<B: Board>(
         }
         _ => {}
     }
-    pending.clear();
-    for &(i, j) in points {
+    let Passes { now, next, settled } = passes;
+    now.clear();
+    next.clear();
+    settled.clear();
+    settled.resize(points.len(), false);
+    for (p, &(i, j)) in points.iter().enumerate() {
         if board.flags(i, j) == both {
             board.align(i, j);
+            settled[p] = true;
         } else {
-            pending.push((i, j));
+            now.push(Reverse(p));
         }
     }
     loop {
-        let mut added = false;
-        pending.retain(|&(i, j)| {
-            let grow = !(board.row_aligned(i) && board.col_aligned(j)) && board.neighbour_in(i, j);
-            if grow {
-                board.align(i, j);
-                added = true;
+        while let Some(Reverse(p)) = now.pop() {
+            let (i, j) = points[p];
+            // Unsettled without a neighbour: it waits for one (an event brings it back).
+            if settled[p] || !board.neighbour_in(i, j) {
+                continue;
             }
-            !grow
-        });
-        if !added {
+            settled[p] = true;
+            if board.row_aligned(i) && board.col_aligned(j) {
+                continue;
+            }
+            board.align(i, j);
+            for_each_neighbour(points, (i, j), |q| {
+                if !settled[q] {
+                    if q > p {
+                        now.push(Reverse(q));
+                    } else {
+                        next.push(q);
+                    }
+                }
+            });
+        }
+        if next.is_empty() {
             break;
         }
+        now.extend(next.drain(..).map(Reverse));
     }
     if method != Method::GrowDiag {
         let and = method == Method::GrowDiagFinalAnd;
@@ -417,7 +480,10 @@ pub fn symmetrize_pair(
         max_i = max_i.max(i);
         max_j = max_j.max(j);
     }
-    if (max_j as usize) < BIT_ROW_COLUMNS && (max_i as usize) < MAX_GRID_CELLS / 64 {
+    if (max_j as usize) < BIT_ROW_COLUMNS
+        && (max_i as usize) < MAX_GRID_CELLS / 64
+        && fwd.len() + rev.len() <= BIT_ROW_MAX_LINKS
+    {
         if !(fwd.is_empty() && rev.is_empty()) {
             scratch.rows.run(fwd, rev, max_i as usize, method, out);
         }
@@ -451,7 +517,7 @@ pub fn symmetrize_pair(
         for &(i, j) in rev {
             board.add_flags(i, j, REV);
         }
-        grow(board, points, method, &mut scratch.pending, out);
+        grow(board, points, method, &mut scratch.passes, out);
         board.clear(points, max_i, max_j);
     } else {
         let mut board = SparseBoard::default();
@@ -461,7 +527,7 @@ pub fn symmetrize_pair(
         for &(i, j) in rev {
             board.add_flags(i, j, REV);
         }
-        grow(&mut board, points, method, &mut scratch.pending, out);
+        grow(&mut board, points, method, &mut scratch.passes, out);
     }
 }
 
@@ -502,6 +568,29 @@ pub fn symmetrize_files<W: Write>(
     opts: &ReadOptions,
     out: W,
 ) -> Result<usize> {
+    symmetrize_files_checked(fwd_path, rev_path, method, opts, out, "output", &mut |_| {
+        Ok(())
+    })
+}
+
+/// How often `symmetrize_files_checked` calls back: every so many lines, and at least this often,
+/// so that Ctrl-C stops it at once even on very long lines.
+const CHECK_LINES: usize = 1024;
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `symmetrize_files` that names its output `out_name` in write errors and calls
+/// `check(lines_done)` every 1024 lines or 100 ms; an error from `check` (e.g. `Interrupted`
+/// after Ctrl-C) stops the work and is returned.
+pub fn symmetrize_files_checked<W: Write>(
+    fwd_path: &Path,
+    rev_path: &Path,
+    method: Method,
+    opts: &ReadOptions,
+    out: W,
+    out_name: &str,
+    check: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<usize> {
+    let mut last_check = Instant::now();
     let mut fwd_lines = LineReader::open(fwd_path, opts.max_line_bytes)?;
     let mut rev_lines = LineReader::open(rev_path, opts.max_line_bytes)?;
     let mut writer = PharaohWriter::new(out);
@@ -509,7 +598,7 @@ pub fn symmetrize_files<W: Write>(
     let mut scratch = Scratch::default();
     let mut n = 0;
     let write_error = |e| Error::Io {
-        path: "symmetrised output".into(),
+        path: out_name.into(),
         source: e,
     };
     loop {
@@ -543,6 +632,10 @@ pub fn symmetrize_files<W: Write>(
         symmetrize_pair(&fwd, &rev, method, &mut scratch, &mut links);
         writer.write_row(&links).map_err(write_error)?;
         n += 1;
+        if n % CHECK_LINES == 0 || (n % 16 == 0 && last_check.elapsed() >= CHECK_INTERVAL) {
+            check(n)?;
+            last_check = Instant::now();
+        }
     }
     writer.finish().map_err(write_error)?;
     Ok(n)
@@ -568,8 +661,124 @@ mod tests {
         fwd.iter().for_each(|&(i, j)| board.add_flags(i, j, FWD));
         rev.iter().for_each(|&(i, j)| board.add_flags(i, j, REV));
         let mut out = Vec::new();
-        grow(&mut board, &points, method, &mut Vec::new(), &mut out);
+        grow(
+            &mut board,
+            &points,
+            method,
+            &mut Passes::default(),
+            &mut out,
+        );
         out
+    }
+
+    /// atools' passes as written: every pass rescans all pending points in (i, j) order. Slow
+    /// (quadratic on chains) and obvious; the reference the event-driven passes are checked on.
+    fn sym_by_passes(fwd: &[Link], rev: &[Link], method: Method) -> Vec<Link> {
+        use std::collections::{BTreeSet, HashSet};
+        let (f, r): (BTreeSet<Link>, BTreeSet<Link>) =
+            (fwd.iter().copied().collect(), rev.iter().copied().collect());
+        let union: Vec<Link> = f.union(&r).copied().collect();
+        let mut res: BTreeSet<Link> = f.intersection(&r).copied().collect();
+        if method == Method::Union {
+            return union;
+        }
+        if method == Method::Intersect {
+            return res.into_iter().collect();
+        }
+        let mut rows: HashSet<u32> = res.iter().map(|p| p.0).collect();
+        let mut cols: HashSet<u32> = res.iter().map(|p| p.1).collect();
+        let neighbour_in = |res: &BTreeSet<Link>, (i, j): Link| {
+            let (i, j) = (i64::from(i), i64::from(j));
+            (-1..=1).any(|di| {
+                (-1..=1).any(|dj| {
+                    (di, dj) != (0, 0)
+                        && i + di >= 0
+                        && j + dj >= 0
+                        && res.contains(&((i + di) as u32, (j + dj) as u32))
+                })
+            })
+        };
+        let mut pending: Vec<Link> = union.iter().filter(|p| !res.contains(p)).copied().collect();
+        loop {
+            let mut added = false;
+            pending.retain(|&(i, j)| {
+                let add = !(rows.contains(&i) && cols.contains(&j)) && neighbour_in(&res, (i, j));
+                if add {
+                    res.insert((i, j));
+                    rows.insert(i);
+                    cols.insert(j);
+                    added = true;
+                }
+                !add
+            });
+            if !added {
+                break;
+            }
+        }
+        if method != Method::GrowDiag {
+            for side in [&f, &r] {
+                for &(i, j) in &union {
+                    if !side.contains(&(i, j)) || res.contains(&(i, j)) {
+                        continue;
+                    }
+                    let (row, col) = (rows.contains(&i), cols.contains(&j));
+                    let add = if method == Method::GrowDiagFinalAnd {
+                        !row && !col
+                    } else {
+                        !(row && col)
+                    };
+                    if add {
+                        res.insert((i, j));
+                        rows.insert(i);
+                        cols.insert(j);
+                    }
+                }
+            }
+        }
+        res.into_iter().collect()
+    }
+
+    /// A chain along the anti-diagonal seeded at its far end: atools' passes add one point each.
+    fn chain(n: u32, offset: u32) -> (Vec<Link>, Vec<Link>) {
+        let fwd: Vec<Link> = (0..n).map(|k| (k + offset, n - 1 - k + offset)).collect();
+        let rev = vec![fwd[fwd.len() - 1]];
+        (fwd, rev)
+    }
+
+    #[test]
+    fn chains_that_grow_one_point_per_pass_match_the_passes() {
+        for (n, offset) in [(300, 0), (300, 70), (2000, 3_000_000)] {
+            let (fwd, rev) = chain(n, offset);
+            for m in Method::ALL {
+                let got = sym(&fwd, &rev, m);
+                assert_eq!(
+                    got,
+                    sym_by_passes(&fwd, &rev, m),
+                    "{m} n={n} offset={offset}"
+                );
+            }
+            assert_eq!(sym(&fwd, &rev, Method::GrowDiag).len(), n as usize);
+        }
+    }
+
+    /// 40k links on one line: took about a minute with a full rescan per pass; now a moment.
+    #[test]
+    fn a_line_with_40k_links_finishes() {
+        let (fwd, rev) = chain(40_000, 0);
+        for m in [
+            Method::GrowDiag,
+            Method::GrowDiagFinal,
+            Method::GrowDiagFinalAnd,
+        ] {
+            assert_eq!(sym(&fwd, &rev, m).len(), 40_000, "{m}");
+        }
+        // Dense grid path (indices fit the grid) with a wide chain of 20k links.
+        let (fwd, rev) = chain(1000, 0);
+        let wide: Vec<Link> = (0..20)
+            .flat_map(|r| fwd.iter().map(move |&(i, j)| (i + r * 1000, j)))
+            .collect();
+        let out = sym(&wide, &rev, Method::GrowDiagFinalAnd);
+        assert_eq!(out, sym_by_passes(&wide, &rev, Method::GrowDiagFinalAnd));
     }
 
     #[test]
@@ -631,6 +840,60 @@ mod tests {
     }
 
     #[test]
+    fn files_call_back_and_stop_when_asked() {
+        let dir = std::env::temp_dir().join(format!("xadj-sym-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (f, r) = (dir.join("b.fwd"), dir.join("b.rev"));
+        std::fs::write(&f, "0-0 1-1\n".repeat(3000)).unwrap();
+        // A byte order mark and old-Mac line ends: still 3000 lines of 0-0.
+        std::fs::write(&r, "\u{feff}0-0\r".to_string() + &"0-0\r".repeat(2999)).unwrap();
+        let opts = ReadOptions::default();
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        let n =
+            symmetrize_files_checked(&f, &r, Method::GrowDiag, &opts, &mut out, "o", &mut |n| {
+                seen.push(n);
+                Ok(())
+            });
+        assert_eq!(n.unwrap(), 3000);
+        assert!(seen.contains(&1024) && seen.contains(&2048), "{seen:?}");
+        assert_eq!(String::from_utf8(out).unwrap(), "0-0 1-1\n".repeat(3000));
+        let mut calls = 0;
+        let stopped =
+            symmetrize_files_checked(&f, &r, Method::Union, &opts, Vec::new(), "o", &mut |_| {
+                calls += 1;
+                Err(Error::Interrupted)
+            });
+        assert!(matches!(stopped, Err(Error::Interrupted)));
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn write_errors_name_the_output() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from_raw_os_error(28))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("xadj-sym-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.fwd");
+        std::fs::write(&f, "0-0\n").unwrap();
+        let opts = ReadOptions::default();
+        let err =
+            symmetrize_files_checked(&f, &f, Method::Union, &opts, Full, "out.sym", &mut |_| {
+                Ok(())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("out.sym: No space left on device"), "{err}");
+    }
+
+    #[test]
     fn corpus_line_counts_must_match() {
         let mut a = Alignment::default();
         a.push_row([(0, 0)]);
@@ -661,6 +924,7 @@ mod tests {
             for (m, out) in Method::ALL.iter().zip(&outs) {
                 prop_assert!(out.windows(2).all(|w| w[0] < w[1]), "{} not sorted", m);
                 prop_assert_eq!(out, &sym_sparse(&fwd, &rev, *m));
+                prop_assert_eq!(out, &sym_by_passes(&fwd, &rev, *m));
             }
             let [inter, union, gd, gdf, gdfa] = &outs[..] else { unreachable!() };
             prop_assert!(subset(inter, gd));
@@ -668,6 +932,27 @@ mod tests {
             prop_assert!(subset(gdfa, union) && subset(gdf, union));
             // Swapping the inputs never changes intersect, union or grow-diag.
             prop_assert_eq!(gd, &sym(&rev, &fwd, Method::GrowDiag));
+        }
+    }
+
+    /// Lines with more links than the bit-row path takes, dense or chained, narrow or wide.
+    fn many_links() -> impl Strategy<Value = (Vec<Link>, Vec<Link>)> {
+        (prop::sample::select(vec![8u32, 30, 63, 200]), 20u32..300).prop_flat_map(|(m, n)| {
+            let link = (0u32..n, 0u32..m);
+            let fwd = prop::collection::vec(link.clone(), 130..400);
+            let rev = prop::collection::vec(link, 0..200);
+            (fwd, rev)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn event_driven_passes_match_full_passes((fwd, rev) in many_links()) {
+            for m in Method::ALL {
+                prop_assert_eq!(sym(&fwd, &rev, m), sym_by_passes(&fwd, &rev, m), "{}", m);
+            }
         }
     }
 

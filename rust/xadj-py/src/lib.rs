@@ -1,15 +1,22 @@
 //! Thin PyO3 bindings of xadj-core: arguments are borrowed from numpy, the work runs with the
 //! interpreter detached, results move into numpy without a copy. Every error maps in `to_py`.
+//!
+//! The bindings never print and write no file that Python did not name: outputs go to the path
+//! given (atomically) or to a Python file object.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
-use numpy::ndarray::Array2;
+use numpy::ndarray::{Array2, Dimension, Ix1, Ix2};
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+    Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayLike1,
+    PyArrayMethods, PyReadonlyArray, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict};
 
 use xadj_core::batch::{self, Pooling, RowsView, SideView, Specials};
 use xadj_core::corpus::{self, BitextFiles, ReadOptions, WordSplit};
@@ -19,14 +26,26 @@ use xadj_core::pharaoh::{Alignment, Link};
 use xadj_core::ragged::{check_offsets, Ragged};
 use xadj_core::subword::{self, MapOptions};
 use xadj_core::symmetrize::{self, Method};
-use xadj_core::{aer, pharaoh, sample, wordtok, Error};
+use xadj_core::{aer, atomic, pharaoh, sample, wordtok, Error};
 
 type Arr1<'py, T> = Bound<'py, PyArray1<T>>;
 
-/// The one place where core errors become Python exceptions.
+/// The one place where core errors become Python exceptions. An I/O error keeps its errno and
+/// file name, so Python raises the matching subclass (`FileNotFoundError`, ...).
 fn to_py(e: Error) -> PyErr {
     match e {
-        Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        Error::Io { path, source } => match source.raw_os_error() {
+            Some(errno) => {
+                let reason = std::io::Error::from_raw_os_error(errno).to_string();
+                let reason = reason
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                PyOSError::new_err((errno, reason, path))
+            }
+            None => PyOSError::new_err(format!("{path}: {source}")),
+        },
         Error::Interrupted => PyKeyboardInterrupt::new_err("interrupted"),
         Error::Input { .. } | Error::Invalid(_) => PyValueError::new_err(e.to_string()),
     }
@@ -51,28 +70,179 @@ fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> xadj_core::Result<T> + Se
     }
 }
 
-fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+/// The first Python exception raised while Rust work ran detached (in a callback, a write to a
+/// Python file, Ctrl-C); it is raised in place of the core error it caused.
+#[derive(Default)]
+struct Failure(Mutex<Option<PyErr>>);
+
+impl Failure {
+    fn keep(&self, e: PyErr) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(e);
+        }
+    }
+
+    /// The kept exception if there is one, else `result` as it is.
+    fn or<T>(&self, result: PyResult<T>) -> PyResult<T> {
+        match self.0.lock().ok().and_then(|mut f| f.take()) {
+            Some(err) => Err(err),
+            None => result,
+        }
+    }
+
+    /// A progress check for detached work: raises pending signals (Ctrl-C) as `Interrupted`.
+    fn check_signals(&self) -> xadj_core::Result<()> {
+        Python::attach(|py| {
+            py.check_signals().map_err(|e| {
+                self.keep(e);
+                Error::Interrupted
+            })
+        })
+    }
 }
 
-fn slice2<'a>(a: &'a PyReadonlyArray2<'_, i32>, name: &str) -> PyResult<&'a [i32]> {
-    if a.shape()[1] != 2 {
+/// Integer element types that cross the boundary, with their range for conversions.
+trait Int: Element + Copy {
+    const MIN: i128;
+    const MAX: i128;
+}
+
+impl Int for i32 {
+    const MIN: i128 = i32::MIN as i128;
+    const MAX: i128 = i32::MAX as i128;
+}
+
+impl Int for i64 {
+    const MIN: i128 = i64::MIN as i128;
+    const MAX: i128 = i64::MAX as i128;
+}
+
+/// An integer array argument: a numpy array of any integer dtype, or a (nested) Python sequence
+/// of ints, seen as a C-contiguous array of `T`. An array of `T` is borrowed as it is; anything
+/// else is converted once, after checking that every value fits `T`. Floats, booleans and
+/// objects are refused rather than truncated.
+struct Ints<'py, T: Int, D: Dimension>(PyReadonlyArray<'py, T, D>);
+
+type Ints1<'py, T> = Ints<'py, T, Ix1>;
+type Ints2<'py, T> = Ints<'py, T, Ix2>;
+
+fn numpy_function<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(cell
+        .get_or_try_init(py, || {
+            numpy::get_array_module(py)?
+                .getattr(name)
+                .map(Bound::unbind)
+        })?
+        .bind(py)
+        .clone())
+}
+
+impl<'a, 'py, T: Int, D: Dimension> FromPyObject<'a, 'py> for Ints<'py, T, D> {
+    type Error = PyErr;
+
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(array) = ob.cast::<PyArray<T, D>>() {
+            if array.is_c_contiguous() {
+                return readonly(&array);
+            }
+        }
+        static AS_ARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        static CONTIGUOUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = ob.py();
+        let given_array = ob.cast::<PyUntypedArray>().is_ok();
+        let array = numpy_function(py, &AS_ARRAY, "asarray")?.call1((ob,))?;
+        let array = array
+            .cast_into::<PyUntypedArray>()
+            .map_err(|_| PyTypeError::new_err("expected an integer array"))?;
+        if array.ndim() == 0 {
+            return Err(PyTypeError::new_err(
+                "expected an array or a sequence, got a scalar",
+            ));
+        }
+        let dtype = array.dtype();
+        let integer = matches!(dtype.kind(), b'i' | b'u');
+        // `np.asarray([])` is float64: an empty sequence is fine for any type.
+        if !integer && (given_array || !array.is_empty()) {
+            return Err(PyTypeError::new_err(format!(
+                "expected an array of integers, got dtype {}",
+                dtype.str()?
+            )));
+        }
+        // Wider or unsigned-into-signed conversions need a look at the values first.
+        let width = std::mem::size_of::<T>();
+        let safe = match dtype.kind() {
+            b'i' => dtype.itemsize() <= width,
+            _ => dtype.itemsize() < width,
+        };
+        if integer && !safe && !array.is_empty() {
+            for bound in ["min", "max"] {
+                let v: i128 = array.call_method0(bound)?.extract()?;
+                if !(T::MIN..=T::MAX).contains(&v) {
+                    return Err(PyValueError::new_err(format!(
+                        "value {v} does not fit {}",
+                        numpy::dtype::<T>(py).str()?
+                    )));
+                }
+            }
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("dtype", numpy::dtype::<T>(py))?;
+        let mut converted =
+            numpy_function(py, &CONTIGUOUS, "ascontiguousarray")?.call((array,), Some(&kwargs))?;
+        let ndim = D::NDIM.unwrap_or(1);
+        if ndim == 2 && converted.len()? == 0 {
+            // An empty list of links has no second dimension to infer.
+            converted = converted.call_method1("reshape", ((0, 2),))?;
+        }
+        let shape: Vec<usize> = converted.getattr("shape")?.extract()?;
+        let array = converted.cast_into::<PyArray<T, D>>().map_err(|_| {
+            PyValueError::new_err(format!(
+                "expected a {ndim}-dimensional array, got shape {shape:?}"
+            ))
+        })?;
+        readonly(&array)
+    }
+}
+
+fn readonly<'py, T: Int, D: Dimension>(
+    array: &Bound<'py, PyArray<T, D>>,
+) -> PyResult<Ints<'py, T, D>> {
+    array
+        .try_readonly()
+        .map(Ints)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+impl<T: Int, D: Dimension> Ints<'_, T, D> {
+    fn slice(&self) -> &[T] {
+        self.0
+            .as_slice()
+            .expect("C-contiguous by construction in extract")
+    }
+}
+
+/// Links as a flat slice of `[n, 2]` values.
+fn pairs<'a>(a: &'a Ints2<'_, i32>, name: &str) -> PyResult<&'a [i32]> {
+    if a.0.shape()[1] != 2 {
         return Err(PyValueError::new_err(format!(
-            "{name} must have shape [n, 2]"
+            "{name} must have shape [n, 2], not {:?}",
+            a.0.shape()
         )));
     }
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a C-contiguous array")))
+    Ok(a.slice())
 }
 
 /// Ragged word ids as they cross from Python: `(values int32, offsets int64)`.
-type WordsArg<'py> = (PyReadonlyArray1<'py, i32>, PyReadonlyArray1<'py, i64>);
+type WordsArg<'py> = (Ints1<'py, i32>, Ints1<'py, i64>);
 /// Links as they cross from Python: `(links int32 [n, 2], offsets int64)`.
-type LinksArg<'py> = (PyReadonlyArray2<'py, i32>, PyReadonlyArray1<'py, i64>);
+type LinksArg<'py> = (Ints2<'py, i32>, Ints1<'py, i64>);
 
 fn words_from_numpy(arg: &WordsArg<'_>, name: &str) -> PyResult<Ragged<u32>> {
-    let (values, offsets) = (slice(&arg.0, name)?, slice(&arg.1, name)?);
+    let (values, offsets) = (arg.0.slice(), arg.1.slice());
     check_offsets(name, offsets, values.len()).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
         return Err(PyValueError::new_err(format!("{name}: negative word id")));
@@ -84,7 +254,7 @@ fn words_from_numpy(arg: &WordsArg<'_>, name: &str) -> PyResult<Ragged<u32>> {
 }
 
 fn links_from_numpy(arg: &LinksArg<'_>, name: &str) -> PyResult<Alignment> {
-    let (values, offsets) = (slice2(&arg.0, name)?, slice(&arg.1, name)?);
+    let (values, offsets) = (pairs(&arg.0, name)?, arg.1.slice());
     check_offsets(name, offsets, values.len() / 2).map_err(to_py)?;
     if values.iter().any(|&v| v < 0) {
         return Err(PyValueError::new_err(format!(
@@ -119,25 +289,31 @@ fn links_to_numpy<'py>(
     (array.into_pyarray(py), a.offsets.into_pyarray(py))
 }
 
-/// Reads a bitext: `(vocab, src_values, src_offsets, tgt_values, tgt_offsets, empty_pairs)`.
-#[pyfunction]
-#[pyo3(signature = (source, target=None, unicode_words=false, allow_empty=false, max_line_bytes=corpus::DEFAULT_MAX_LINE_BYTES))]
-#[allow(clippy::type_complexity)]
-fn read_bitext<'py>(
-    py: Python<'py>,
-    source: std::path::PathBuf,
-    target: Option<std::path::PathBuf>,
-    unicode_words: bool,
-    allow_empty: bool,
-    max_line_bytes: usize,
-) -> PyResult<(
+/// What `read_bitext` returns: vocab, source values and offsets, target values and offsets,
+/// number of pairs with an empty side, their first line numbers, sha256 of each file (hex).
+type BitextOut<'py> = (
     Vec<String>,
     Arr1<'py, i32>,
     Arr1<'py, i64>,
     Arr1<'py, i32>,
     Arr1<'py, i64>,
     usize,
-)> {
+    Vec<usize>,
+    Vec<String>,
+);
+
+/// Reads a bitext, each file once. Pairs with an empty side are kept as empty rows (counted, the
+/// first line numbers returned) unless `strict`, where they are a `file:line` error.
+#[pyfunction]
+#[pyo3(signature = (source, target=None, unicode_words=false, strict=false, max_line_bytes=corpus::DEFAULT_MAX_LINE_BYTES))]
+fn read_bitext(
+    py: Python<'_>,
+    source: PathBuf,
+    target: Option<PathBuf>,
+    unicode_words: bool,
+    strict: bool,
+    max_line_bytes: usize,
+) -> PyResult<BitextOut<'_>> {
     let files = match target {
         Some(target) => BitextFiles::Split(source, target),
         None => BitextFiles::Joined(source),
@@ -149,13 +325,23 @@ fn read_bitext<'py>(
     };
     let opts = ReadOptions {
         split,
-        allow_empty,
+        allow_empty: !strict,
         max_line_bytes,
     };
     let bitext = run(py, || corpus::read_bitext(&files, &opts))?;
     let (sv, so) = words_to_numpy(py, bitext.source);
     let (tv, to) = words_to_numpy(py, bitext.target);
-    Ok((bitext.vocab.words, sv, so, tv, to, bitext.empty_pairs))
+    let digests = bitext.sha256.iter().map(|d| corpus::hex(d)).collect();
+    Ok((
+        bitext.vocab.words,
+        sv,
+        so,
+        tv,
+        to,
+        bitext.empty_pairs,
+        bitext.empty_lines,
+        digests,
+    ))
 }
 
 /// The built-in Unicode word tokenizer on one string.
@@ -164,10 +350,28 @@ fn tokenize_words(text: &str) -> Vec<&str> {
     wordtok::tokenize(text)
 }
 
-/// Applies the link filters; returns `(links, link_offsets, stats)`.
+fn filter_stats<'py>(py: Python<'py>, s: &filter::FilterStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("pairs_in", s.pairs_in)?;
+    d.set_item("pairs_empty", s.pairs_empty)?;
+    d.set_item("pairs_too_long", s.pairs_too_long)?;
+    d.set_item("pairs_out", s.pairs_out)?;
+    d.set_item("links_in", s.links_in)?;
+    d.set_item("links_of_dropped_pairs", s.links_of_dropped_pairs)?;
+    d.set_item("links_duplicate", s.links_duplicate)?;
+    d.set_item("links_not_one_to_one", s.links_not_one_to_one)?;
+    d.set_item("links_identical", s.links_identical)?;
+    d.set_item("links_out", s.links_out)?;
+    Ok(d)
+}
+
+/// Drops pairs with an empty or over-long side and applies the link filters; returns
+/// `(links, link_offsets, stats)`, and with `return_kept` also `kept` (bool per pair: false for a
+/// pair dropped here, already counted), which `map_corpus(kept=...)` takes so that no pair is
+/// counted twice.
 #[pyfunction]
-#[pyo3(signature = (source, target, links, max_words=64, one_to_one=true, drop_identical=true, name="alignments"))]
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[pyo3(signature = (source, target, links, max_words=64, one_to_one=true, drop_identical=true, name="alignments", return_kept=false))]
+#[allow(clippy::too_many_arguments)]
 fn filter_links<'py>(
     py: Python<'py>,
     source: WordsArg<'py>,
@@ -177,11 +381,8 @@ fn filter_links<'py>(
     one_to_one: bool,
     drop_identical: bool,
     name: &str,
-) -> PyResult<(
-    Bound<'py, PyArray2<i32>>,
-    Arr1<'py, i64>,
-    Bound<'py, PyDict>,
-)> {
+    return_kept: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let source = words_from_numpy(&source, "source")?;
     let target = words_from_numpy(&target, "target")?;
     let links = links_from_numpy(&links, name)?;
@@ -190,24 +391,23 @@ fn filter_links<'py>(
         one_to_one,
         drop_identical,
     };
-    let (kept, stats) = run(py, || {
-        filter::filter_links(&source, &target, &links, &opts, name)
+    let filtered = run(py, || {
+        filter::filter_pairs(&source, &target, &links, &opts, name)
     })?;
-    let d = PyDict::new(py);
-    d.set_item("pairs_in", stats.pairs_in)?;
-    d.set_item("pairs_too_long", stats.pairs_too_long)?;
-    d.set_item("links_in", stats.links_in)?;
-    d.set_item("links_duplicate", stats.links_duplicate)?;
-    d.set_item("links_not_one_to_one", stats.links_not_one_to_one)?;
-    d.set_item("links_identical", stats.links_identical)?;
-    d.set_item("links_out", stats.links_out)?;
-    let (l, o) = links_to_numpy(py, kept);
-    Ok((l, o, d))
+    let stats = filter_stats(py, &filtered.stats)?;
+    let (l, o) = links_to_numpy(py, filtered.links);
+    if return_kept {
+        let kept = filtered.kept.into_pyarray(py);
+        Ok((l, o, stats, kept).into_pyobject(py)?.into_any())
+    } else {
+        Ok((l, o, stats).into_pyobject(py)?.into_any())
+    }
 }
 
-/// Maps words to subword pieces; returns `(arrays dict, stats dict)`.
+/// Maps words to subword pieces; returns `(arrays dict, stats dict)`. `kept` (from
+/// `filter_links(..., return_kept=True)`) skips the pairs dropped there without counting them.
 #[pyfunction]
-#[pyo3(signature = (source, target, links, table, max_pieces=0, drop_unlinked=true))]
+#[pyo3(signature = (source, target, links, table, max_pieces=0, drop_unlinked=true, kept=None))]
 #[allow(clippy::too_many_arguments)]
 fn map_corpus<'py>(
     py: Python<'py>,
@@ -217,25 +417,24 @@ fn map_corpus<'py>(
     table: WordsArg<'py>,
     max_pieces: usize,
     drop_unlinked: bool,
+    kept: Option<PyArrayLike1<'py, bool>>,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let source = words_from_numpy(&source, "source")?;
     let target = words_from_numpy(&target, "target")?;
     let links = links_from_numpy(&links, "links")?;
-    let (tv, to) = (
-        slice(&table.0, "piece table")?,
-        slice(&table.1, "piece table")?,
-    );
+    let (tv, to) = (table.0.slice(), table.1.slice());
     check_offsets("piece table", to, tv.len()).map_err(to_py)?;
     let table = Ragged {
         values: tv.to_vec(),
         offsets: to.to_vec(),
     };
+    let kept: Option<Vec<bool>> = kept.map(|k| k.as_array().to_vec());
     let opts = MapOptions {
         max_pieces,
         drop_unlinked,
     };
     let (p, stats) = run(py, || {
-        subword::map_corpus(&source, &target, &links, &table, &opts)
+        subword::map_kept(&source, &target, &links, &table, &opts, kept.as_deref())
     })?;
     let arrays = PyDict::new(py);
     put_side(&arrays, "src", p.source)?;
@@ -245,6 +444,8 @@ fn map_corpus<'py>(
     arrays.set_item("link_offsets", o)?;
     arrays.set_item("pair_index", p.pair_index.into_pyarray(py))?;
     let d = PyDict::new(py);
+    d.set_item("pairs_in", stats.pairs_in)?;
+    d.set_item("pairs_empty", stats.pairs_empty)?;
     d.set_item("words_zero_pieces", stats.words_zero_pieces)?;
     d.set_item("links_zero_pieces", stats.links_zero_pieces)?;
     d.set_item("pairs_too_many_pieces", stats.pairs_too_many_pieces)?;
@@ -299,21 +500,23 @@ fn side_to_numpy(py: Python<'_>, s: batch::SideBatch) -> SideOut<'_> {
 
 /// One side of a prepared dataset: pieces, piece offsets, word starts, word offsets.
 type SideArg<'py> = (
-    PyReadonlyArray1<'py, i32>,
-    PyReadonlyArray1<'py, i64>,
-    PyReadonlyArray1<'py, i32>,
-    PyReadonlyArray1<'py, i64>,
+    Ints1<'py, i32>,
+    Ints1<'py, i64>,
+    Ints1<'py, i32>,
+    Ints1<'py, i64>,
 );
 
-fn side_view<'a>(s: &'a SideArg<'_>) -> PyResult<SideView<'a>> {
-    Ok(SideView {
-        pieces: RowsView::new(slice(&s.0, "pieces")?, slice(&s.1, "piece offsets")?, 1),
-        word_starts: RowsView::new(slice(&s.2, "word starts")?, slice(&s.3, "word offsets")?, 1),
-    })
+fn side_view<'a>(s: &'a SideArg<'_>) -> SideView<'a> {
+    SideView {
+        pieces: RowsView::new(s.0.slice(), s.1.slice(), 1),
+        word_starts: RowsView::new(s.2.slice(), s.3.slice(), 1),
+    }
 }
 
 /// Assembles one batch; returns `(other side, english side, english_aligned)`, each side as
-/// `(input_ids, attention_mask, piece_positions, piece_words, n_words)`.
+/// `(input_ids, attention_mask, piece_positions, piece_words, n_words)`. The rows of the pairs
+/// asked for are checked (offsets, word starts against pieces, links against words), so a
+/// tampered dataset is a ValueError.
 #[pyfunction]
 #[pyo3(signature = (other, english, links, link_offsets, indices, prefix, suffix, pad, pooling="avg", special_pairs=true))]
 #[allow(clippy::too_many_arguments)]
@@ -321,22 +524,18 @@ fn assemble_batch<'py>(
     py: Python<'py>,
     other: SideArg<'py>,
     english: SideArg<'py>,
-    links: PyReadonlyArray2<'py, i32>,
-    link_offsets: PyReadonlyArray1<'py, i64>,
-    indices: PyReadonlyArray1<'py, i64>,
+    links: Ints2<'py, i32>,
+    link_offsets: Ints1<'py, i64>,
+    indices: Ints1<'py, i64>,
     prefix: Vec<i64>,
     suffix: Vec<i64>,
     pad: i64,
     pooling: &str,
     special_pairs: bool,
 ) -> PyResult<(SideOut<'py>, SideOut<'py>, Arr1<'py, i64>)> {
-    let (o, e) = (side_view(&other)?, side_view(&english)?);
-    let l = RowsView::new(
-        slice2(&links, "links")?,
-        slice(&link_offsets, "link_offsets")?,
-        2,
-    );
-    let idx = slice(&indices, "indices")?;
+    let (o, e) = (side_view(&other), side_view(&english));
+    let l = RowsView::new(pairs(&links, "links")?, link_offsets.slice(), 2);
+    let idx = indices.slice();
     let pooling: Pooling = pooling.parse().map_err(to_py)?;
     let specials = Specials {
         prefix,
@@ -358,7 +557,7 @@ fn assemble_batch<'py>(
 #[pyo3(signature = (path, one_based=false))]
 fn read_alignment(
     py: Python<'_>,
-    path: std::path::PathBuf,
+    path: PathBuf,
     one_based: bool,
 ) -> PyResult<(Bound<'_, PyArray2<i32>>, Arr1<'_, i64>)> {
     let opts = pharaoh::ReadOptions {
@@ -376,7 +575,7 @@ fn read_alignment(
 #[allow(clippy::type_complexity)]
 fn read_gold(
     py: Python<'_>,
-    path: std::path::PathBuf,
+    path: PathBuf,
     one_based: bool,
 ) -> PyResult<(
     Bound<'_, PyArray2<i32>>,
@@ -390,21 +589,22 @@ fn read_gold(
     Ok((s, so, p, po))
 }
 
-/// Writes links as Pharaoh lines to `path`, or returns them as bytes when `path` is None.
+/// Writes links as Pharaoh lines to `path` (atomically: the file appears only when complete),
+/// or returns them as bytes when `path` is None.
 #[pyfunction]
 #[pyo3(signature = (links, path=None))]
 fn write_alignment<'py>(
     py: Python<'py>,
     links: LinksArg<'py>,
-    path: Option<std::path::PathBuf>,
-) -> PyResult<Option<Bound<'py, pyo3::types::PyBytes>>> {
+    path: Option<PathBuf>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let alignment = links_from_numpy(&links, "links")?;
     match path {
         Some(path) => {
             run(py, || {
-                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-                pharaoh::write_alignment(&alignment, std::io::BufWriter::new(file))
-                    .map_err(|e| Error::io(&path, e))
+                atomic::write_file(&path, |out| {
+                    pharaoh::write_alignment(&alignment, out).map_err(atomic::write_error(&path))
+                })
             })?;
             Ok(None)
         }
@@ -414,14 +614,13 @@ fn write_alignment<'py>(
                 pharaoh::write_alignment(&alignment, &mut buf)
                     .map_err(|e| Error::Invalid(e.to_string()))
             })?;
-            Ok(Some(pyo3::types::PyBytes::new(py, &buf)))
+            Ok(Some(PyBytes::new(py, &buf)))
         }
     }
 }
 
 fn method(name: &str) -> PyResult<Method> {
-    name.parse()
-        .map_err(|e: Error| PyValueError::new_err(e.to_string()))
+    name.parse().map_err(to_py)
 }
 
 /// Symmetrises two directional alignments (both source index first).
@@ -439,60 +638,99 @@ fn symmetrize_links<'py>(
     Ok(links_to_numpy(py, out))
 }
 
-/// Reads two Pharaoh files, symmetrises and writes the result (to stdout when `output` is None),
-/// all in Rust.
+/// A Python binary file object as a Rust writer: each write re-attaches to the interpreter and
+/// calls `obj.write(bytes)` (the core hands it 64 KiB at a time). A Python exception is kept in
+/// `failure` and raised once the work has stopped.
+struct PyFileWriter<'f> {
+    obj: Py<PyAny>,
+    failure: &'f Failure,
+}
+
+impl PyFileWriter<'_> {
+    fn call(&self, f: impl FnOnce(Python<'_>) -> PyResult<usize>) -> std::io::Result<usize> {
+        Python::attach(f).map_err(|e| {
+            let message = e.to_string();
+            self.failure.keep(e);
+            std::io::Error::other(message)
+        })
+    }
+}
+
+impl std::io::Write for PyFileWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.call(|py| {
+            let n = self
+                .obj
+                .call_method1(py, "write", (PyBytes::new(py, buf),))?;
+            // Raw files may write less (`n`); buffered ones return the length or None.
+            Ok(n.extract::<Option<usize>>(py)?.unwrap_or(buf.len()))
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.call(|py| {
+            if self.obj.bind(py).hasattr("flush")? {
+                self.obj.call_method0(py, "flush")?;
+            }
+            Ok(0)
+        })
+        .map(drop)
+    }
+}
+
+/// Reads two Pharaoh files, symmetrises and writes the result, streaming, all in Rust; returns
+/// the number of lines. `output`: a path (written atomically), a binary file object (anything
+/// with `write(bytes)`), or None for Python's `sys.stdout.buffer`. Ctrl-C stops it promptly.
 #[pyfunction]
 #[pyo3(signature = (fwd, rev, method_name, output=None))]
 fn symmetrize_files(
     py: Python<'_>,
-    fwd: std::path::PathBuf,
-    rev: std::path::PathBuf,
+    fwd: PathBuf,
+    rev: PathBuf,
     method_name: &str,
-    output: Option<std::path::PathBuf>,
+    output: Option<Bound<'_, PyAny>>,
 ) -> PyResult<usize> {
     let m = method(method_name)?;
-    // Streams line by line like atools: memory stays flat whatever the file size.
-    run(py, || {
-        let opts = pharaoh::ReadOptions::default();
-        match &output {
-            Some(path) => write_atomically(path, |out| {
-                symmetrize::symmetrize_files(&fwd, &rev, m, &opts, out)
-            }),
-            None => {
-                let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                symmetrize::symmetrize_files(&fwd, &rev, m, &opts, out)
-            }
+    let opts = pharaoh::ReadOptions::default();
+    let failure = Failure::default();
+    let mut check = |_: usize| failure.check_signals();
+    let path: Option<PathBuf> = match &output {
+        Some(o) if !o.hasattr("write")? => Some(o.extract()?),
+        _ => None,
+    };
+    let result = match path {
+        Some(path) => run(py, || {
+            let name = path.display().to_string();
+            atomic::write_file(&path, |out| {
+                symmetrize::symmetrize_files_checked(&fwd, &rev, m, &opts, out, &name, &mut check)
+            })
+        }),
+        None => {
+            let (obj, name) = match output {
+                Some(o) => (o.unbind(), "output file object"),
+                None => (
+                    py.import("sys")?
+                        .getattr("stdout")?
+                        .getattr("buffer")?
+                        .unbind(),
+                    "<stdout>",
+                ),
+            };
+            let out = PyFileWriter {
+                obj,
+                failure: &failure,
+            };
+            run(py, || {
+                symmetrize::symmetrize_files_checked(&fwd, &rev, m, &opts, out, name, &mut check)
+            })
         }
-    })
-}
-
-/// Writes `path` through a temporary sibling renamed on success, so a failed run leaves no
-/// half-written file behind.
-fn write_atomically<T>(
-    path: &std::path::Path,
-    write: impl FnOnce(std::io::BufWriter<std::fs::File>) -> xadj_core::Result<T>,
-) -> xadj_core::Result<T> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = write(std::io::BufWriter::with_capacity(1 << 16, file)).and_then(|value| {
-        std::fs::rename(&tmp, path)
-            .map(|_| value)
-            .map_err(|e| Error::io(path, e))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    };
+    failure.or(result)
 }
 
 /// AER counts of a hypothesis against gold links: `(hyp, sure, hyp_in_sure, hyp_in_possible)`.
 #[pyfunction]
 #[pyo3(signature = (hyp, sure, possible, last=None))]
-#[allow(clippy::too_many_arguments)]
 fn score_links<'py>(
     py: Python<'py>,
     hyp: LinksArg<'py>,
@@ -578,7 +816,7 @@ fn word_align<'py>(
     };
     // The callback re-enters the interpreter: it checks for Ctrl-C and reports progress. The
     // first Python error is kept and raised once the Rust work has stopped.
-    let failure: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+    let failure = Failure::default();
     let mut report = |p: Progress| -> xadj_core::Result<()> {
         Python::attach(|py| {
             let outcome = py.check_signals().and_then(|_| match &on_progress {
@@ -588,9 +826,7 @@ fn word_align<'py>(
                 None => Ok(()),
             });
             outcome.map_err(|e| {
-                if let Ok(mut slot) = failure.lock() {
-                    slot.get_or_insert(e);
-                }
+                failure.keep(e);
                 Error::Interrupted
             })
         })
@@ -603,10 +839,7 @@ fn word_align<'py>(
             fast_align::align(&source, &target, vocab_size, &opts, &mut report).map(|f| (f, None))
         }
     });
-    if let Some(err) = failure.lock().ok().and_then(|mut f| f.take()) {
-        return Err(err);
-    }
-    let (first, second) = result?;
+    let (first, second) = failure.or(result)?;
     let convert = |(a, s): (Alignment, AlignStats)| -> PyResult<Aligned<'py>> {
         let stats = align_stats(py, &s)?;
         let (l, o) = links_to_numpy(py, a);
