@@ -93,10 +93,27 @@ class AlignConfig:
     log_every: int = setting(50, "log the loss parts every N steps", min=1)
     report_to: str = setting("none", "also log step metrics to these trackers (accelerate)",
                              choices=REPORT_TO)
+    freeze_embeddings: bool = setting(
+        False, "train every weight but the input word embeddings (no gradient, no Adam state; "
+        "the frozen original shares them): cheaper on large vocabularies")
+    realign_rounds: int = setting(
+        0, "after adjusting, re-align the corpus with the adjusted encoder and adjust again, N "
+        "times (rounds/<k>/ holds round k; the anchor stays the original model)", min=0)
+    realign_layer: int | None = setting(
+        None, "hidden_states index for re-alignment (default: 2/3 of the depth, 8 of 12)",
+        min=-1)
+    realign_method: str = setting("argmax", "re-alignment links: mutual argmax or itermax",
+                                  choices=("argmax", "itermax"))
+    realign_gold: str | None = setting(
+        None, "gold links of the LAST lines of the corpus (appended test pairs): each round's "
+        "AER goes into realign.json")
+    realign_gold_one_based: bool = setting(False, "--realign-gold indices start at 1")
     source: CorpusConfig = field(default_factory=CorpusConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     # Set by the job, recorded with the model:
     prepared_datasets: dict[str, str] = setting(factory=dict, cli=False)
+    anchor_model: str | None = setting(None, "F0 when training starts from an adjusted model",
+                                       cli=False)
 
     def __post_init__(self) -> None:
         check(self)
@@ -107,6 +124,11 @@ class AlignConfig:
             raise ValueError("pairs_per_step must be at least grad_accum")
         if self.source.hf_dataset:  # dataset text is untokenized, English in its own column
             self.prepare.unicode_words, self.prepare.english_first = True, False
+        if self.realign_gold is not None and not self.realign_rounds:
+            raise ValueError("--realign-gold scores re-alignment rounds: set --realign-rounds N")
+        if self.realign_rounds and self.dataset:
+            raise ValueError("--realign-rounds re-aligns the corpus text: give --corpus or "
+                             "--bitext, not a prepared --dataset")
 
 
 @dataclass
@@ -170,20 +192,20 @@ def plan_corpora(config: AlignConfig, work_dir: Path | None) -> list[CorpusPlan]
         src = config.source
         paths = [] if src.hf_dataset and work_dir is None else resolve_corpus(src, work_dir
                                                                               or Path("."))
-        lang = config.lang or src.hf_lang
+        named = config.lang or src.hf_lang
         if not (src.bitext or src.hf_dataset):
-            if lang not in (None, SAMPLE_LANG):
-                raise ValueError(f"--lang {lang}: the shipped sample is French-English; give "
-                                 f"--bitext with your {lang} corpus")
-            lang = SAMPLE_LANG
-        elif lang is None:
-            lang = language_from_names(paths)
-            if lang is None:
+            if named not in (None, SAMPLE_LANG):
+                raise ValueError(f"--lang {named}: the shipped sample is French-English; give "
+                                 f"--bitext with your {named} corpus")
+            named = SAMPLE_LANG
+        elif named is None:
+            named = language_from_names(paths)
+            if named is None:
                 raise ValueError("say which language the other side of the bitext is in: --lang "
                                  "CODE (e.g. --lang de)")
-            log.info("language %s read from the file name(s) %s", lang,
+            log.info("language %s read from the file name(s) %s", named,
                      ", ".join(p.name for p in paths))
-        plans.append(CorpusPlan(validate_language(lang), paths,
+        plans.append(CorpusPlan(validate_language(named), paths,
                                 Path(src.alignments) if src.alignments else None))
     langs = [p.lang for p in plans]
     if len(set(langs)) != len(langs):
@@ -270,9 +292,10 @@ def prepare_corpora(plans: list[CorpusPlan], config: AlignConfig, tokenizer: Any
         if reuse and (target / "meta.json").exists():
             datasets[plan.lang] = PreparedDataset.load(target)  # verified on load
             continue
-        datasets[plan.lang] = prepare(plan.paths, tokenizer, target, alignments=plan.alignments,
-                                      options=config.prepare, tokenizer_name=config.model,
-                                      progress=progress, overwrite=True)
+        datasets[plan.lang] = prepare(list(plan.paths), tokenizer, target,
+                                      alignments=plan.alignments, options=config.prepare,
+                                      tokenizer_name=config.model, progress=progress,
+                                      overwrite=True)
         log.info("%s: %s", plan.lang, summarize_counts(datasets[plan.lang].meta["counts"]))
     return datasets
 

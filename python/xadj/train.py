@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import math
 import os
 import shutil
@@ -25,7 +27,7 @@ from xadj.batches import Batcher
 from xadj.config import differences
 from xadj.data import PreparedDataset
 from xadj.loss import adjustment_loss, batch_to_device
-from xadj.model import check_model_source, frozen_copy, load_encoder
+from xadj.model import check_model_source, load_encoder
 from xadj.sampling import epoch_order
 from xadj.tracking import METRICS_FILE, StepLog, tracker_names
 
@@ -85,13 +87,15 @@ def _batcher(source: Batcher | PreparedDataset, config: AlignConfig) -> Batcher:
     raise TypeError(f"train() takes prepared datasets or Batchers, not {type(source).__name__}")
 
 
-def _step_indices(n: int, per_step: int, seed: int, step: int, cache: dict) -> np.ndarray:
+def _step_indices(n: int, per_step: int, seed: int, step: int, cache: dict[str, Any]
+                  ) -> np.ndarray:
     """Pairs of global step `step` for a dataset of n pairs: a pure function of (seed, step)."""
     steps_per_epoch = math.ceil(n / per_step)
     epoch, j = divmod(step, steps_per_epoch)
     if cache.get("epoch") != epoch:
         cache.update(epoch=epoch, order=np.asarray(epoch_order(n, seed, epoch), dtype=np.int64))
-    return cache["order"][j * per_step : (j + 1) * per_step]
+    order: np.ndarray = cache["order"]
+    return order[j * per_step : (j + 1) * per_step]
 
 
 def _checkpoints(root: Path) -> list[Path]:
@@ -149,9 +153,13 @@ def train_run(
                               f"resume it, or overwrite")
     set_seed(config.seed)
     model, tokenizer = load_encoder(config.model)  # fails here, before any training, if missing
-    frozen = frozen_copy(model).to(accelerator.device)
+    if config.freeze_embeddings:
+        word_embeddings(model).requires_grad_(False)
+    frozen = anchor(model, config.anchor_model, share_embeddings=config.freeze_embeddings)
+    frozen.to(accelerator.device)
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0,
     )
     sizes = {lang: src.num_pairs for lang, src in sources.items()}
     steps_per_epoch = max(math.ceil(n / config.pairs_per_step) for n in sizes.values())
@@ -193,7 +201,8 @@ def train_run(
 
     logger.info(
         "***** xadj adjustment *****\n  model = %s\n  pairs = %s\n  steps = %d (%d per epoch, "
-        "%d epochs, start at %d)\n  pairs/step = %d per language in %d chunk(s)\n  lr = %g, "
+        "%d epochs, start at %d)\n  pairs/step = %d per language in %d chunk(s)\n  trained "
+        "parameters = %d of %d (word embeddings %s)\n  anchor F0 = %s\n  lr = %g, "
         "warm-up %d steps then constant\n  loss = %s, reg_weight = %g, pooling = %s, special "
         "pairs = %s\n  processes = %d, device = %s, mixed precision = %s, seed = %d",
         config.model,
@@ -204,6 +213,10 @@ def train_run(
         start,
         config.pairs_per_step,
         config.grad_accum,
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+        sum(p.numel() for p in model.parameters()),
+        "frozen" if config.freeze_embeddings else "trained",
+        config.anchor_model or config.model,
         config.lr,
         warmup,
         config.loss_variant,
@@ -292,6 +305,47 @@ def train_run(
     for tracker in accelerator.trackers:  # not end_training(): the process group lives on
         tracker.finish()
     return TrainResult(model_dir=model_dir, steps=total, losses=losses)
+
+
+def word_embeddings(model: Any) -> torch.nn.Parameter:
+    """The input word-embedding matrix of any transformers encoder."""
+    weight = model.get_input_embeddings().weight
+    if not isinstance(weight, torch.nn.Parameter):
+        raise TypeError(f"{type(model).__name__}: its input embeddings have no weight matrix")
+    return weight
+
+
+def anchor(model: torch.nn.Module, original: str | None = None,
+           share_embeddings: bool = False) -> torch.nn.Module:
+    """F0 of docs/method.md §3, no larger than the loss needs: eval mode, no gradients, and no
+    pooler (L_reg reads the last hidden layer only). A copy of ``model``, or the ``original``
+    model loaded from disk when training starts from an adjusted one (re-alignment rounds).
+
+    With ``share_embeddings`` (the word embeddings are frozen), F0 holds the very same word
+    embedding tensor as ``model`` instead of a second copy: for e5-small that is 96 M of its
+    118 M parameters. A loaded ``original`` shares it only when the values are identical."""
+    shared = word_embeddings(model) if share_embeddings else None
+    if original is None:
+        pooler = getattr(model, "pooler", None)
+        memo: dict[int, Any] = {} if shared is None else {id(shared): shared}
+        if isinstance(pooler, torch.nn.Module):
+            memo[id(pooler)] = None  # the copy gets no pooler; the model keeps its own
+        frozen = copy.deepcopy(model, memo)
+    else:
+        frozen, _ = load_encoder(original)
+        if isinstance(getattr(frozen, "pooler", None), torch.nn.Module):
+            setattr(frozen, "pooler", None)  # noqa: B010 (any encoder class)
+        if shared is not None:
+            own = word_embeddings(frozen)
+            if own.shape == shared.shape and torch.equal(own, shared):
+                frozen.get_input_embeddings().weight = shared
+            else:
+                logging.getLogger(__name__).warning(
+                    "%s: its word embeddings differ from the model's; F0 keeps its own copy",
+                    original)
+    frozen.eval()
+    frozen.requires_grad_(False)  # the shared matrix is frozen in the model too
+    return frozen
 
 
 def _save_checkpoint(
