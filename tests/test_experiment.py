@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -222,7 +223,6 @@ def test_plan_syntax_and_missing_plan(tmp_path):
 def test_sigkill_at_a_random_point_then_resume(uninterrupted, tmp_path):
     """A real kill: the runner in a subprocess, SIGKILLed once its first cell is complete (the
     second is then somewhere in fine-tuning or evaluation); a resumed run completes the grid."""
-    import os
     import signal
     import subprocess
     import sys
@@ -251,3 +251,35 @@ def test_sigkill_at_a_random_point_then_resume(uninterrupted, tmp_path):
     assert resumed.ran == ["original/xnli/seed-2"]
     expected = next(r for r in rows_a if r["task"] == "xnli")["models"]["original"]
     assert table(root)[0]["models"]["original"] == expected
+    # A complete cell does not count for a plan that now gives it other settings.
+    from xadj.experiment import PLANS_DIR
+
+    text = (PLANS_DIR / "offline-tiny.toml").read_text().replace(
+        "../sample/", str(PLANS_DIR.parent / "sample") + "/")
+    changed = text.replace("max_train_samples = 16, batch_size = 8", "max_train_samples = 16, "
+                           "batch_size = 4", 1)
+    assert changed != text
+    with pytest.raises(ValueError, match=r"seed-1/cell.json: cell original/xnli/seed-1 was run "
+                       r"with other settings \(finetune.batch_size: 8 -> 4\)"):
+        run_experiment(ExperimentConfig(plan=write_plan(tmp_path, changed), output_dir=str(root),
+                                        executor="inline", tasks=["xnli"], models=["original"]),
+                       progress=False)
+
+
+def test_slurm_jobs_get_the_experiment_settings(tmp_path, monkeypatch):
+    from xadj.experiment import slurm_executor
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit only checks that it exists
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    executor = slurm_executor(ExperimentConfig(
+        plan="offline-tiny", output_dir=str(tmp_path / "x"), executor="slurm",
+        slurm_partition="gpu", slurm_account="lab", parallel=4, timeout_min=90),
+        tmp_path / "jobs")
+    assert executor.cluster == "slurm"
+    assert {k: executor._executor.parameters[k] for k in (
+        "partition", "account", "array_parallelism", "time", "gpus_per_node", "cpus_per_task")} \
+        == {"partition": "gpu", "account": "lab", "array_parallelism": 4, "time": 90,
+            "gpus_per_node": 1, "cpus_per_task": 8}

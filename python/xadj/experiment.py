@@ -546,6 +546,29 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str))
 
 
+def _recorded(spec: CellSpec) -> dict[str, Any]:
+    """What cell.json records of a cell's settings (JSON-normalised, so it compares)."""
+    settings = {k: v for k, v in asdict(spec).items()
+                if k in ("align", "finetune", "evaluate", "seed", "depends")}
+    return dict(json.loads(json.dumps(settings, default=str)))
+
+
+def check_unchanged(spec: CellSpec) -> None:
+    """A complete cell counts only if it was made with the settings the plan gives it now."""
+    from xadj.config import differences
+
+    path = Path(spec.directory) / CELL_FILE
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise OSError(f"{path}: cannot read the settings of a complete cell: {err}") from err
+    changed = differences({k: recorded.get(k) for k in _recorded(spec)}, _recorded(spec))
+    if changed:
+        raise ValueError(f"{path}: cell {spec.id} was run with other settings ("
+                         + "; ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+                         + "): restore the plan, or use a new --output-dir")
+
+
 def run_cell(spec: CellSpec, progress: bool = False) -> CellOutcome:
     """Runs one cell to completion (resuming what a killed run left) unless it is complete."""
     if spec.done:
@@ -555,9 +578,8 @@ def run_cell(spec: CellSpec, progress: bool = False) -> CellOutcome:
     start = time.perf_counter()
     directory = Path(spec.directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / CELL_FILE, {"id": spec.id, "kind": spec.kind, **{
-        k: v for k, v in asdict(spec).items() if k in ("align", "finetune", "evaluate", "seed",
-                                                       "depends")}, "versions": versions()})
+    _write_json(directory / CELL_FILE, {"id": spec.id, "kind": spec.kind, **_recorded(spec),
+                                        "versions": versions()})
     metrics: dict[str, Any] = {}
     if spec.kind == "align":
         from xadj.adjust import RUN_FILE, AlignConfig, adjust
@@ -777,6 +799,10 @@ def _local(config: ExperimentConfig, folder: Path) -> RunStage:
     gpus = 0 if config.cpu else _gpus()
     parallel = config.parallel or max(1, gpus)
     executor = submitit.LocalExecutor(folder=str(folder))
+    if not gpus and parallel > 1:  # CPU jobs share the cores instead of each taking all
+        threads = max(1, (os.cpu_count() or 1) // parallel)
+        executor.update_parameters(setup=[f"export OMP_NUM_THREADS={threads} "
+                                          f"MKL_NUM_THREADS={threads}"])
 
     def run(cells: list[CellSpec]) -> dict[str, CellOutcome | Exception]:
         results: dict[str, CellOutcome | Exception] = {}
@@ -806,8 +832,8 @@ def _local(config: ExperimentConfig, folder: Path) -> RunStage:
     return run
 
 
-def _slurm(config: ExperimentConfig, folder: Path) -> RunStage:
-    """submitit's AutoExecutor on SLURM: one job array per stage, ``parallel`` at a time."""
+def slurm_executor(config: ExperimentConfig, folder: Path) -> Any:
+    """submitit's AutoExecutor for SLURM with the experiment's job settings."""
     import submitit
 
     executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
@@ -822,6 +848,12 @@ def _slurm(config: ExperimentConfig, folder: Path) -> RunStage:
                                gpus_per_node=config.slurm_gpus_per_job,
                                cpus_per_task=config.slurm_cpus_per_job, nodes=1,
                                tasks_per_node=1, name="xadj-experiment", **extra)
+    return executor
+
+
+def _slurm(config: ExperimentConfig, folder: Path) -> RunStage:
+    """One SLURM job array per stage, ``parallel`` at a time; waits for the jobs."""
+    executor = slurm_executor(config, folder)
 
     def run(cells: list[CellSpec]) -> dict[str, CellOutcome | Exception]:
         jobs = executor.map_array(run_cell, cells)
@@ -880,6 +912,7 @@ def run_experiment(config: ExperimentConfig, progress: bool = True) -> Experimen
             pending = []
             for cell in stage:
                 if cell.done:
+                    check_unchanged(cell)
                     result.skipped.append(cell.id)
                 elif blocked := [d for d in cell.depends if d in result.failed]:
                     result.failed[cell.id] = f"not run: {blocked[0]} failed"
