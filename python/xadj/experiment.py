@@ -196,14 +196,14 @@ def _expand(value: Any, path: Path, key: str, lang: str | None) -> Any:
     text = _VAR.sub(var, value)
     if lang is not None:
         text = text.replace("{lang}", lang)
-    head, sep, tail = text.partition("=") if re.match(r"^[a-z]{2,3}(-\w+)?=", text) else (
-        "", "", text)
-    parts = [str((path.parent / p).resolve()) if p.startswith(("./", "../")) else p
-             for p in tail.split(",")] if sep else [tail]
-    if not sep:
-        only = parts[0]
-        return str((path.parent / only).resolve()) if only.startswith(("./", "../")) else only
-    return head + sep + ",".join(parts)
+
+    def relative(part: str) -> str:
+        return str((path.parent / part).resolve()) if part.startswith(("./", "../")) else part
+
+    if re.match(r"^[a-z]{2,3}(-\w+)?=", text):  # LANG=FILE[,ALIGNMENTS]
+        lang_code, _, files = text.partition("=")
+        return f"{lang_code}=" + ",".join(relative(p) for p in files.split(","))
+    return relative(text)
 
 
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
