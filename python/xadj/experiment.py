@@ -366,8 +366,10 @@ def load_plan(name: str) -> Plan:
         if data is not None and not isinstance(data, str):
             raise _fail(path, f"{key}.data", "expected a directory path")
         data = _expand(data, path, f"{key}.data", None) if data else None
-        if data is not None and not Path(data).is_dir():
-            raise _fail(path, f"{key}.data", f"{data}: no such directory")
+        if data is not None:
+            if not Path(data).is_dir():
+                raise _fail(path, f"{key}.data", f"{data}: no such directory")
+            data = str(Path(data).resolve())  # cells may run in another working directory
         ft, ev = _table(entry, "finetune", path), _table(entry, "evaluate", path)
         if name == "xsr" and ft:
             raise _fail(path, f"{key}.finetune", "xsr evaluates encoders: nothing to fine-tune")
