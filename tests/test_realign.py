@@ -71,3 +71,87 @@ def test_wordalign_encoder_user_errors(small_bitext, tmp_path):
               tmp_path / "x")
     assert run.returncode == 2 and "no-such-model" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def hansards(tmp_path_factory) -> tuple[Path, Path]:
+    """80 EN-FR Hansards pairs whose last 30 have gold links (1-based, as shipped)."""
+    data = Path(__file__).parent / "data"
+    root = tmp_path_factory.mktemp("hansards")
+    lines = (data / "fixtures" / "enfr.txt").read_text(encoding="utf-8").splitlines()[:80]
+    gold = (data / "gold" / "enfr.gold").read_text(encoding="utf-8").splitlines()[50:80]
+    (root / "en-fr.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "last30.gold").write_text("\n".join(gold) + "\n", encoding="utf-8")
+    return root / "en-fr.txt", root / "last30.gold"
+
+
+def _realign_config(hansards, out, **kw):
+    import xadj
+    from xadj.data import CorpusConfig, PrepareConfig
+
+    bitext, gold = hansards
+    base = dict(model="tiny", output_dir=str(out), lang="fr", max_steps=3, pairs_per_step=8,
+                lr=1e-3, heldout_pairs=10, checkpoint_every=0, realign_rounds=2,
+                realign_gold=str(gold), realign_gold_one_based=True,
+                source=CorpusConfig(bitext=[str(bitext)]),
+                prepare=PrepareConfig(english_first=True))
+    return xadj.AlignConfig(**{**base, **kw})
+
+
+def test_realign_rounds_train_from_the_last_model_and_score_each_alignment(hansards, tmp_path):
+    import json
+
+    import xadj
+    from xadj.model import load_encoder, resolve_model
+    from xadj.wordalign_encoder import align_lines
+    from xadj.wordaligner import read_gold, score
+
+    out = tmp_path / "run"
+    result = xadj.adjust(_realign_config(hansards, out), progress=False)
+    assert result.models == {"fr": out / "rounds" / "2" / "model"}
+    record = json.loads((out / "realign.json").read_text())
+    assert record == result.realign and record["gold_lines"] == 30
+    assert [r["round"] for r in record["rounds"]] == [0, 1, 2]
+    assert record["realign_layer"] == 1  # 2/3 of the tiny model's depth
+    assert record["rounds"][0]["aligner"] == {"fr": "built-in (intersect)"}
+    for entry in record["rounds"][1:]:
+        assert 0 <= entry["aer"] <= 1 and entry["links_changed"]["fr"] >= 0
+    # Round 1 aligned with round 0's model: the same links scored independently.
+    round0 = load_encoder(str(out / "rounds" / "0" / "model"))[0]
+    bitext = read_bitext(hansards[0])
+    links = align_lines(round0, load_encoder(resolve_model("tiny"))[1], bitext,
+                        np.arange(50, 80), layer=1, progress=False)
+    gold = read_gold(hansards[1], one_based=True)
+    assert score(links, gold, last=30)["aer"] == pytest.approx(record["rounds"][1]["aer"])
+    # Round 1's links are what round 1 trained on; it started from round 0, anchored on tiny.
+    written = read_alignment(out / "data" / "round-1" / "fr.links")
+    np.testing.assert_array_equal(written[0][written[1][50]:], links[0][links[1][50]:])
+    meta = json.loads((out / "data" / "round-1" / "fr" / "meta.json").read_text())
+    assert meta["corpus"]["alignments"] == str(out / "data" / "round-1" / "fr.links")
+    config = json.loads((out / "rounds" / "1" / "model" / "xadj_config.json").read_text())
+    assert config["config"]["model"] == str(out / "rounds" / "0" / "model")
+    assert config["config"]["anchor_model"] == resolve_model("tiny")
+    assert config["realign_round"] == 1
+    # Every round reports on the same held-out pairs.
+    reports = [json.loads((out / "rounds" / str(k) / "alignment_report.json").read_text())
+               for k in range(3)]
+    assert len({r["fr"]["before"]["aligned_pairs"] for r in reports}) == 1
+    assert 0 <= record["original_encoder"]["aer"] <= 1 and 0 <= record["final_encoder"]["aer"]
+
+    again = xadj.adjust(_realign_config(hansards, out, resume=True), progress=False)
+    assert again.realign is not None
+    assert [r.get("aer") for r in again.realign["rounds"]] == [r.get("aer")
+                                                               for r in record["rounds"]]
+
+
+def test_realign_refusals(hansards, tmp_path):
+    import xadj
+
+    with pytest.raises(ValueError, match="realign-rounds"):
+        _realign_config(hansards, tmp_path / "a", realign_rounds=0)
+    with pytest.raises(ValueError, match="prepared --dataset"):
+        xadj.AlignConfig(model="tiny", output_dir=str(tmp_path / "b"), realign_rounds=1,
+                         dataset=[f"fr={tmp_path}"])
+    with pytest.raises(FileNotFoundError, match="no-such.gold"):
+        xadj.adjust(_realign_config(hansards, tmp_path / "c",
+                                    realign_gold=str(tmp_path / "no-such.gold")), progress=False)

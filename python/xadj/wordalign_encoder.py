@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -231,3 +232,34 @@ def _itermax(sim: torch.Tensor, linked: torch.Tensor, row_valid: torch.Tensor,
 def _nonzero_per_pair(linked: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
     b, i, j = (x.cpu().numpy() for x in linked.nonzero(as_tuple=True))
     return [(i[b == k], j[b == k]) for k in range(linked.shape[0])]
+
+
+def align_lines(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    bitext: Bitext,
+    lines: np.ndarray,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Links of the pairs ``lines`` (0-based, ascending) of a bitext, as an alignment of the
+    whole bitext: every other pair gets no link. ``options`` go to :func:`align_with_encoder`."""
+    lines = np.asarray(lines, np.int64)
+    pairs = bitext_pairs(bitext)
+    links, offsets = align_with_encoder(model, tokenizer, [pairs[k] for k in lines],
+                                        **options)
+    counts = np.zeros(bitext.num_pairs, np.int64)
+    counts[lines] = np.diff(offsets)
+    full = np.zeros(bitext.num_pairs + 1, np.int64)
+    np.cumsum(counts, out=full[1:])
+    return links, full
+
+
+def changed_links(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                  lines: np.ndarray) -> int:
+    """How many links of pairs ``lines`` are in one alignment and not the other."""
+    changed = 0
+    for k in np.asarray(lines, np.int64):
+        x = {(int(i), int(j)) for i, j in a[0][a[1][k]:a[1][k + 1]]}
+        y = {(int(i), int(j)) for i, j in b[0][b[1][k]:b[1][k + 1]]}
+        changed += len(x ^ y)
+    return changed
