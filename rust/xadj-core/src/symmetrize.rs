@@ -11,12 +11,13 @@
 //! source word; other lines on a padded byte grid, or on hash sets when their indices would make
 //! that grid huge. All share the same scratch, so no line allocates once the buffers have grown.
 //!
-//! On the grid and hash paths the passes are simulated event by event, in O(n log n) for n
-//! links: a point can only be added once one of its neighbours is in, and once its row and its
-//! column are both aligned it never can be. So a point is examined in pass 1, then only when a
-//! neighbour joins: later in the same pass if it comes after that neighbour in (i, j) order,
-//! otherwise in the next pass, exactly when atools' next full pass would reach it. A chain that
-//! grows one point per pass (40k links: 40k passes) thus costs 40k steps, not 40k².
+//! Full passes cost O(n) each for n links, and a chain that grows one point per pass needs n of
+//! them (40k links: 40k passes). So after 16 full passes the rest is simulated event by event,
+//! in O(n log n): a point can only be added once one of its neighbours is in, and once its row
+//! and its column are both aligned it never can be. So a point is examined at the next pass
+//! boundary, then only when a neighbour joins: later in the same pass if it comes after that
+//! neighbour in (i, j) order, otherwise in the next pass, exactly when atools' next full pass
+//! would reach it and the only time that pass could add it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -259,6 +260,8 @@ fn for_each_bit(mut bits: u64, mut f: impl FnMut(u32)) {
 }
 
 impl BitRows {
+    /// Symmetrises one line onto `out`; returns false, having written nothing, for a line that
+    /// needs more than `FULL_PASSES` passes (the caller then takes the event-driven path).
     fn run(
         &mut self,
         fwd: &[Link],
@@ -266,7 +269,7 @@ impl BitRows {
         max_i: usize,
         method: Method,
         out: &mut Vec<Link>,
-    ) {
+    ) -> bool {
         let rows = max_i + 3;
         for grid in [&mut self.fwd, &mut self.rev, &mut self.res] {
             grid.clear();
@@ -285,8 +288,14 @@ impl BitRows {
             }
         };
         match method {
-            Method::Union => return emit(out, &|i| f[i] | r[i]),
-            Method::Intersect => return emit(out, &|i| f[i] & r[i]),
+            Method::Union => {
+                emit(out, &|i| f[i] | r[i]);
+                return true;
+            }
+            Method::Intersect => {
+                emit(out, &|i| f[i] & r[i]);
+                return true;
+            }
             _ => {}
         }
         // The union-minus-intersection points in (i, j) order (i is the padded row index), then
@@ -300,7 +309,10 @@ impl BitRows {
             cols |= res[i];
             for_each_bit((f[i] | r[i]) & !res[i], |j| pending.push((i as u32, j)));
         }
-        loop {
+        for pass in 0.. {
+            if pass == FULL_PASSES {
+                return false;
+            }
             let mut kept = 0;
             for k in 0..pending.len() {
                 let (i, j) = pending[k];
@@ -335,12 +347,14 @@ impl BitRows {
             }
         }
         emit(out, &|i| res[i]);
+        true
     }
 }
 
-/// Lines with more input links than this skip the bit-row path, whose passes rescan every
-/// pending point (quadratic when a long chain grows one point per pass).
-const BIT_ROW_MAX_LINKS: usize = 256;
+/// Full passes (each rescanning every pending point) made before the passes are simulated event
+/// by event: nearly every line is done in a few, and only chains that grow a point or so per
+/// pass, where full passes turn quadratic, go on.
+const FULL_PASSES: usize = 16;
 
 /// Reusable buffers for `symmetrize_pair`, so that no line allocates.
 #[derive(Debug, Default)]
@@ -352,9 +366,11 @@ pub struct Scratch {
     passes: Passes,
 }
 
-/// The work lists of the event-driven grow-diag passes: indices into the sorted points.
+/// The work lists of the grow-diag passes: indices into the sorted points.
 #[derive(Debug, Default)]
 struct Passes {
+    /// Points not added yet, for the full passes.
+    pending: Vec<usize>,
     /// Points to examine in the current pass, smallest first.
     now: BinaryHeap<Reverse<usize>>,
     /// Points to examine in the next pass.
@@ -403,16 +419,45 @@ fn grow<B: Board>(
         }
         _ => {}
     }
-    let Passes { now, next, settled } = passes;
-    now.clear();
-    next.clear();
-    settled.clear();
-    settled.resize(points.len(), false);
+    let Passes {
+        pending,
+        now,
+        next,
+        settled,
+    } = passes;
+    pending.clear();
     for (p, &(i, j)) in points.iter().enumerate() {
         if board.flags(i, j) == both {
             board.align(i, j);
-            settled[p] = true;
         } else {
+            pending.push(p);
+        }
+    }
+    // A few full passes, as atools makes them, then (rarely) the event-driven rest.
+    let mut converged = false;
+    for _ in 0..FULL_PASSES {
+        let before = pending.len();
+        pending.retain(|&p| {
+            let (i, j) = points[p];
+            let grow = !(board.row_aligned(i) && board.col_aligned(j)) && board.neighbour_in(i, j);
+            if grow {
+                board.align(i, j);
+            }
+            !grow
+        });
+        if pending.len() == before {
+            converged = true;
+            break;
+        }
+    }
+    now.clear();
+    next.clear();
+    settled.clear();
+    settled.resize(points.len(), true);
+    if !converged {
+        // At a pass boundary every pending point is due for a look in the next pass.
+        for &p in pending.iter() {
+            settled[p] = false;
             now.push(Reverse(p));
         }
     }
@@ -480,13 +525,12 @@ pub fn symmetrize_pair(
         max_i = max_i.max(i);
         max_j = max_j.max(j);
     }
-    if (max_j as usize) < BIT_ROW_COLUMNS
-        && (max_i as usize) < MAX_GRID_CELLS / 64
-        && fwd.len() + rev.len() <= BIT_ROW_MAX_LINKS
+    let narrow = (max_j as usize) < BIT_ROW_COLUMNS && (max_i as usize) < MAX_GRID_CELLS / 64;
+    // The bit rows give up (writing nothing) on a line that needs many passes.
+    if narrow
+        && ((fwd.is_empty() && rev.is_empty())
+            || scratch.rows.run(fwd, rev, max_i as usize, method, out))
     {
-        if !(fwd.is_empty() && rev.is_empty()) {
-            scratch.rows.run(fwd, rev, max_i as usize, method, out);
-        }
         return;
     }
     let key = |&(i, j): &Link| (u64::from(i) << 32) | u64::from(j);
@@ -758,6 +802,15 @@ mod tests {
                 );
             }
             assert_eq!(sym(&fwd, &rev, Method::GrowDiag).len(), n as usize);
+        }
+        // Narrow lines (bit rows) too: a column climbing upwards, and a zigzag.
+        let column: Vec<Link> = (0..1000).map(|k| (k, 3)).collect();
+        let zigzag: Vec<Link> = (0..900).map(|k| (k, 3 + k % 2)).collect();
+        for fwd in [column, zigzag] {
+            let rev = vec![fwd[fwd.len() - 1], (0, 40)];
+            for m in Method::ALL {
+                assert_eq!(sym(&fwd, &rev, m), sym_by_passes(&fwd, &rev, m), "{m}");
+            }
         }
     }
 
