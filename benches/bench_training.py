@@ -9,12 +9,27 @@ Multi30k pairs, the same links, the same seed, and are timed end to end (load, t
 Without ``../shared/data`` the pairs come from the package sample (see bench_data.py).
 
     python benches/bench_training.py [--pairs 256] [--device cuda]
+
+``--bare`` instead measures xadj's loop against a bare torch loop doing the same forward,
+backward and Adam step on the same batches (the same Rust Batcher batches and the same loss
+function, xadj.loss.adjustment_loss; no accelerate, no logging, no progress bar, no checkpoint
+or save): median seconds per 32-pair step (the first step, a warm-up, left out) and peak RSS of
+each run in its own process (for xadj also the peak when the loop ends, before the final
+model is saved: safetensors serialises a copy of the weights), with the word embeddings trained
+and frozen
+(``--freeze-embeddings`` of align; the bare loop then shares the matrix with F0 too):
+
+    python benches/bench_training.py --model e5-small --bare [--steps 6] [--pairs 256]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import logging
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -170,19 +185,135 @@ def run_reference(
     return time.perf_counter() - start
 
 
+# ------------------------------------------------------------ bare loop side
+LOOP_PEAK: list[int] = []  # peak RSS (bytes) when xadj's loop ends, before it saves the model
+
+def step_times_xadj(model_dir: Path, pairs: list[Pair], steps: int, freeze: bool, out: Path
+                    ) -> list[float]:
+    """Seconds of each optimizer step of xadj.train (the loop of `align`), from the step log."""
+    from transformers import AutoTokenizer
+
+    import xadj.train
+    from xadj.train import AlignConfig, train
+
+    save = xadj.train._save_final
+
+    def noted_save(*args: object, **kwargs: object) -> Path:  # the loop's peak, before saving
+        LOOP_PEAK.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        return save(*args, **kwargs)  # type: ignore[arg-type]
+
+    xadj.train._save_final = noted_save
+    source = make_batches(AutoTokenizer.from_pretrained(model_dir), pairs)
+    config = AlignConfig(model=str(model_dir), output_dir=str(out), cpu=True, max_steps=steps,
+                         checkpoint_every=0, overwrite=True, log_every=1,
+                         freeze_embeddings=freeze)
+    train(config, {"fr": source}, progress=False)
+    rates = [json.loads(line)["pairs_per_s"] for line in (out / "metrics.jsonl").open()]
+    return [config.pairs_per_step / r for r in rates]
+
+
+def step_times_bare(model_dir: Path, pairs: list[Pair], steps: int, freeze: bool
+                    ) -> list[float]:
+    """The same steps as a bare torch loop: the batches xadj.train would take, in its order."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from xadj.loss import adjustment_loss, batch_to_device
+    from xadj.sampling import epoch_order
+
+    source = make_batches(AutoTokenizer.from_pretrained(model_dir), pairs)
+    torch.manual_seed(42)
+    model = AutoModel.from_pretrained(model_dir)
+    emb = model.get_input_embeddings().weight
+    if freeze:
+        emb.requires_grad_(False)
+    frozen = copy.deepcopy(model, {id(emb): emb} if freeze else {}).eval().requires_grad_(False)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=5e-5,
+                                 betas=(0.9, 0.98), eps=1e-9)
+    order = np.asarray(epoch_order(len(pairs), 42, 0), dtype=np.int64)
+    model.train()
+    times = []
+    for step in range(steps):
+        t0 = time.perf_counter()
+        idx = order[step * 32:(step + 1) * 32]
+        loss, _ = adjustment_loss(model, frozen, batch_to_device(source.batch(idx), "cpu"))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def run_one(args: argparse.Namespace) -> None:
+    """One measured run in this process (its peak RSS is the run's): prints one JSON line."""
+    from xadj.model import resolve_model
+
+    model_dir = Path(resolve_model(args.model))
+    pairs = load_pairs(max(args.pairs, 32 * args.steps))
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only == "xadj":
+            times = step_times_xadj(model_dir, pairs, args.steps, args.freeze_embeddings,
+                                    Path(tmp) / "run")
+        else:
+            times = step_times_bare(model_dir, pairs, args.steps, args.freeze_embeddings)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"loop": args.only, "frozen": args.freeze_embeddings, "step_s": times,
+                      "peak_rss_bytes": peak, "loop_peak_rss_bytes": (LOOP_PEAK or [peak])[0]}))
+
+
+def compare_bare(args: argparse.Namespace) -> None:
+    rows = {}
+    for frozen in (False, True):
+        for loop in ("bare", "xadj"):
+            cmd = [sys.executable, __file__, "--only", loop, "--model", args.model, "--pairs",
+                   str(args.pairs), "--steps", str(args.steps)]
+            if frozen:
+                cmd.append("--freeze-embeddings")
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+            rows[(loop, frozen)] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"model={args.model} steps={args.steps} (median of steps 2..{args.steps}), "
+          f"32 pairs/step, cpu threads={torch.get_num_threads()}")
+    print(f"{'embeddings':<11} {'loop':<5} {'s/step':>7} {'pairs/s':>8} {'peak RSS GB':>12} "
+          f"{'before save':>11} {'time ratio':>10} {'RSS ratio':>9} {'before save':>11}")
+    for frozen in (False, True):
+        bare = rows[("bare", frozen)]
+        for loop in ("bare", "xadj"):
+            r = rows[(loop, frozen)]
+            med = float(np.median(r["step_s"][1:] or r["step_s"]))
+            base = float(np.median(bare["step_s"][1:] or bare["step_s"]))
+            print(f"{'frozen' if frozen else 'trained':<11} {loop:<5} {med:>7.2f} "
+                  f"{32 / med:>8.2f} {r['peak_rss_bytes'] / 2**30:>12.2f} "
+                  f"{r['loop_peak_rss_bytes'] / 2**30:>11.2f} {med / base:>10.3f} "
+                  f"{r['peak_rss_bytes'] / bare['peak_rss_bytes']:>9.3f} "
+                  f"{r['loop_peak_rss_bytes'] / bare['peak_rss_bytes']:>11.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=256, help="Multi30k en-fr pairs (1 epoch)")
     parser.add_argument("--kind", choices=["bert", "xlmr"], default="bert", help="tiny model")
     parser.add_argument("--model", help="an encoder dir instead of the tiny model")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--bare", action="store_true",
+                        help="xadj's loop vs a bare torch loop (CPU), embeddings trained/frozen")
+    parser.add_argument("--steps", type=int, default=6, help="with --bare: steps per run")
+    parser.add_argument("--only", choices=["xadj", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--freeze-embeddings", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.only:
+        return run_one(args)
+    if args.bare:
+        args.model = args.model or "e5-small"
+        return compare_bare(args)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device visible")
+    from xadj.model import resolve_model
+
     pairs = load_pairs(args.pairs)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(args.model) if args.model else None
+        model_dir = Path(resolve_model(args.model)) if args.model else None
         if model_dir is None:
             from xadj.model import build_tiny_model
 
