@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from xadj import __version__, _native
 from xadj.config import check, setting
-from xadj.corpus import Bitext, fingerprint, read_bitext
+from xadj.corpus import Bitext, read_bitext
 
 log = logging.getLogger(__name__)
 
@@ -314,10 +314,8 @@ def prepare(
     t0 = time.perf_counter()
 
     steps.set_postfix_str("read")
-    bitext = read_bitext(*paths, unicode_words=opts.unicode_words, allow_empty=not opts.strict)
-    if bitext.empty_pairs:
-        log.warning("%s: %d pairs with an empty side dropped (strict mode would stop)",
-                    paths[0], bitext.empty_pairs)
+    # Read once (pipes work): the reader hashes the bytes it reads and warns about empty sides.
+    bitext = read_bitext(*paths, unicode_words=opts.unicode_words, strict=opts.strict)
     timings["read_s"] = time.perf_counter() - t0
     steps.update()
 
@@ -338,9 +336,10 @@ def prepare(
 
     steps.set_postfix_str("filter")
     t = time.perf_counter()
-    links, link_offsets, filter_stats = _native.filter_links(
+    links, link_offsets, filter_stats, kept = _native.filter_links(
         bitext.source, bitext.target, (links, link_offsets), max_words=opts.max_words,
-        one_to_one=opts.one_to_one, drop_identical=opts.drop_identical, name=alignment_name)
+        one_to_one=opts.one_to_one, drop_identical=opts.drop_identical, name=alignment_name,
+        return_kept=True)
     timings["filter_s"] = time.perf_counter() - t
     steps.update()
 
@@ -354,7 +353,7 @@ def prepare(
     t = time.perf_counter()
     arrays, map_stats = _native.map_corpus(
         bitext.source, bitext.target, (links, link_offsets), (table_values, table_offsets),
-        max_pieces=max_pieces, drop_unlinked=opts.drop_unlinked)
+        max_pieces=max_pieces, drop_unlinked=opts.drop_unlinked, kept=kept)
     n = len(arrays["pair_index"])
     if opts.max_pairs is not None and opts.max_pairs < n:
         from xadj.sampling import subset
@@ -368,12 +367,14 @@ def prepare(
     meta = {
         "format_version": FORMAT_VERSION,
         "xadj_version": __version__,
-        "corpus": {"paths": [str(p) for p in paths], "sha256": fingerprint(paths),
+        "corpus": {"paths": [str(p) for p in paths], "sha256": bitext.sha256,
+                   "file_sha256": list(bitext.file_sha256),
                    "alignments": None if alignments is None else str(alignments)},
         "options": asdict(opts),
         "tokenizer": {"name": tokenizer_name, **asdict(info), "max_pieces": max_pieces,
                       "vocab_words": len(bitext.vocab)},
         "counts": {"pairs_read": bitext.num_pairs, "empty_pairs": bitext.empty_pairs,
+                   "empty_lines_first": list(bitext.empty_lines),
                    **{f"filter_{k}": v for k, v in filter_stats.items()},
                    **{f"map_{k}": v for k, v in map_stats.items()},
                    "aligner": aligner_stats,
