@@ -284,7 +284,7 @@ def split_heldout(n: int, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarr
 def summarize_counts(c: dict[str, Any]) -> str:
     """One line of what prepare kept and why it dropped the rest (full counts: meta.json)."""
     return (f"{c['pairs_read']} pairs read, {c['pairs_out']} kept with {c['links_out']} links; "
-            f"dropped pairs: empty side {c.get('empty_pairs', 0)}, too long "
+            f"dropped pairs: empty side {c.get('filter_pairs_empty', 0)}, too long "
             f"{c['filter_pairs_too_long']}, too many pieces {c['map_pairs_too_many_pieces']}, "
             f"no links left {c['map_pairs_without_links']}; dropped links: not one-to-one "
             f"{c['filter_links_not_one_to_one']}, identical {c['filter_links_identical']}, "
@@ -508,7 +508,7 @@ def _realign_rounds(
              for lang, ds in first.items()}
     previous = {p.lang: _first_links(p, bitexts[p.lang], config) for p in plans}
     record: dict[str, Any] = {
-        "realign_layer": None, "realign_method": config.realign_method,
+        "realign_layer": _realign_layer(config, original), "realign_method": config.realign_method,
         "gold": config.realign_gold, "gold_lines": len(gold_lines), "rounds": [{
             "round": 0, "aligner": {p.lang: str(p.alignments) if p.alignments else
                                     f"built-in ({config.prepare.symmetrize})" for p in plans},
@@ -529,7 +529,7 @@ def _realign_rounds(
             reuse = config.resume or not state.is_main_process
             links, datasets = _realigned_corpora(model_of, tokenizer, bitexts, lines, data_dir,
                                                  config, reuse, progress)
-        record["realign_layer"] = links.pop("_layer", None)
+        links.pop("_layer", None)
         entry: dict[str, Any] = {
             "round": k, "aligned_with": {lang: str(m) for lang, m in model_of.items()},
             "links": {lang: int(np.diff(links[lang][1])[lines[lang]].sum()) for lang in links},
@@ -617,6 +617,14 @@ def _report_summary(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
             for name, rep in reports.items()}
 
 
+def _realign_layer(config: AlignConfig, model: Any) -> int:
+    from xadj.sentence_vectors import default_layer
+
+    if config.realign_layer is not None:
+        return config.realign_layer
+    return default_layer(model.config.num_hidden_layers)
+
+
 def _realign_device(config: AlignConfig) -> str:
     return "cpu" if config.cpu or not accelerator_available() else "cuda"
 
@@ -627,21 +635,21 @@ def _encoder_links(models: Any, tokenizer: Any, bitexts: dict[str, Any],
     """Each language's pairs ``lines`` aligned by its model (a loaded model, or a dict of model
     directories by language); the layer used is under the key ``_layer``."""
     from xadj.model import load_encoder
-    from xadj.sentence_vectors import default_layer
     from xadj.wordalign_encoder import align_lines
 
     found: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}  # a mixed run's one model serves every language
     for lang, bitext in bitexts.items():
-        model = load_encoder(str(models[lang]))[0] if isinstance(models, dict) else models
-        layer = config.realign_layer
-        if layer is None:
-            layer = default_layer(model.config.num_hidden_layers)
+        if isinstance(models, dict):
+            path = str(models[lang])
+            model = loaded.get(path) or loaded.setdefault(path, load_encoder(path)[0])
+        else:
+            model = models
+        layer = _realign_layer(config, model)
         found[lang] = align_lines(model, tokenizer, bitext, lines[lang], layer=layer,
                                   method=config.realign_method, pooling=config.pooling,
                                   device=_realign_device(config), progress=progress)
         found["_layer"] = layer
-        if isinstance(models, dict):
-            del model
     return found
 
 
