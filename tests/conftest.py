@@ -53,9 +53,10 @@ def build_alignment_batch(
         return word
 
     for b, (_, en, links) in enumerate(pairs):
-        entries = [("cls", e_special[b][0])] if special_pairs else []
+        # The special tokens are English words whether or not they are paired (L_reg keeps them).
+        entries = [("cls", e_special[b][0])]
         entries += [(j, e_pieces[b][j]) for j in range(len(en)) if j in e_pieces[b]]
-        entries += [("sep", e_special[b][1])] if special_pairs else []
+        entries += [("sep", e_special[b][1])]
         for key, plist in entries:
             e_index[(b, key)] = add(e_pos, e_words, plist)
         o_links = [(i, j) for i, j in links if i in o_pieces[b] and j in e_pieces[b]]

@@ -110,7 +110,7 @@ pub struct SideBatch {
 pub struct AlignmentBatch {
     /// Pooled words: the aligned words of the other language, in link order.
     pub other: SideBatch,
-    /// Pooled words: every English word that has pieces (and the special tokens, if paired).
+    /// Pooled words: every English word that has pieces, and the special tokens (in L_reg).
     pub english: SideBatch,
     /// For each pooled other word, the index of its aligned pooled English word.
     pub english_aligned: Vec<i64>,
@@ -259,8 +259,9 @@ pub fn assemble<'a>(
         } else {
             0
         };
-        // English: every word with pieces, between the paired specials.
-        let e_first = (paired > 0).then(|| e.push_special(b, e_specials[0]));
+        // English: every word with pieces between its special tokens, which are pooled words
+        // even when they are not paired: L_reg anchors them too, as in the reference code.
+        let e_first = e_specials.first().map(|&at| e.push_special(b, at));
         english_word_index.clear();
         for w in 0..e_starts.len().saturating_sub(1) {
             let (s, t) = (e_starts[w], e_starts[w + 1]);
@@ -270,9 +271,9 @@ pub fn assemble<'a>(
                 -1
             });
         }
-        let e_last = (paired > 1).then(|| e.push_special(b, e_specials[paired - 1]));
+        let e_last = (e_specials.len() > 1).then(|| e.push_special(b, e_specials[1]));
         // Other side: only aligned words, in link order, each paired with its English word.
-        if let Some(first) = e_first {
+        if let (true, Some(first)) = (paired > 0, e_first) {
             o.push_special(b, o_specials[0]);
             english_aligned.push(first);
         }
@@ -301,7 +302,7 @@ pub fn assemble<'a>(
             o.push_word(b, s, t);
             english_aligned.push(target);
         }
-        if let Some(last) = e_last {
+        if let (true, Some(last)) = (paired > 1, e_last) {
             o.push_special(b, o_specials[paired - 1]);
             english_aligned.push(last);
         }
@@ -382,8 +383,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(last.other.piece_positions, [2]);
-        assert_eq!(last.english.piece_positions, [1, 4]);
-        assert_eq!(last.english_aligned, [1]);
+        // unpaired, the special tokens are still English words (L_reg anchors them)
+        assert_eq!(last.english.piece_positions, [0, 1, 4, 5]);
+        assert_eq!(last.english_aligned, [2]);
         assert!(assemble(
             &other,
             &english,
