@@ -87,6 +87,26 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // One very long line: a 40k-link anti-diagonal chain against a single reverse link, the
+    // case where growing used to be quadratic in the links of a line (59 s before, ms now).
+    let mut group = c.benchmark_group("symmetrize_one_line_40k_links");
+    let n = 40_000u32;
+    group.throughput(Throughput::Elements(u64::from(n)));
+    let chain: Vec<(u32, u32)> = (0..n).map(|k| (k, n - 1 - k)).collect();
+    let last = [chain[chain.len() - 1]];
+    for method in [Method::GrowDiag, Method::GrowDiagFinalAnd] {
+        group.bench_function(BenchmarkId::from_parameter(method.name()), |b| {
+            let mut scratch = Scratch::default();
+            let mut out = Vec::with_capacity(2 * n as usize);
+            b.iter(|| {
+                out.clear();
+                symmetrize_pair(&chain, &last, method, &mut scratch, &mut out);
+                black_box(out.len())
+            })
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("symmetrize_in_memory_all_threads");
     group.throughput(Throughput::Elements(fwd.len() as u64));
     let method = Method::GrowDiagFinalAnd;
