@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 
 from xadj.analysis.distances import KINDS, batch_vectors, pair_distances, word_vectors
 from xadj.loss import batch_to_device
@@ -83,8 +84,8 @@ def compare(
 
 
 def sentence_retrieval(
-    original: nn.Module,
-    adjusted: nn.Module,
+    original: PreTrainedModel,
+    adjusted: PreTrainedModel,
     tokenizer: Any,
     other: Sequence[str],
     english: Sequence[str],

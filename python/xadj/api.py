@@ -289,7 +289,8 @@ def report(config: ReportConfig) -> dict[str, Any]:
     original, original_tok = load_encoder(resolve_model(original_name))
     if original_tok.get_vocab() != tokenizer.get_vocab():
         raise ValueError(f"{model_dir} and {original_name} have different tokenizers")
-    if adjusted.get_input_embeddings().num_embeddings < len(tokenizer):
+    embeddings: Any = adjusted.get_input_embeddings()
+    if int(embeddings.weight.shape[0]) < len(tokenizer):
         raise ValueError(f"{model_dir}: its tokenizer has more tokens than its embeddings")
     info = {k: v for k, v in vars(tokenizer_info(tokenizer)).items() if k != "max_length"}
     sets: list[tuple[str, PreparedDataset, np.ndarray]] = []

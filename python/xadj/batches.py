@@ -7,6 +7,7 @@ of a batch with one ``index_add_``. ``first``/``last`` pooling list one piece pe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ class Batcher:
         self.pooling = pooling
         self.special_pairs = special_pairs
         self.pairs = None if pairs is None else np.ascontiguousarray(pairs, dtype=np.int64)
-        self.num_pairs = dataset.num_pairs if pairs is None else len(self.pairs)
+        self.num_pairs = dataset.num_pairs if self.pairs is None else len(self.pairs)
         self.meta = dataset.meta
         a = dataset.arrays
         self._other = (a["other_pieces"], a["other_piece_offsets"],
@@ -67,7 +68,7 @@ class Batcher:
         )
         return AlignmentBatch(SideBatch(*other), SideBatch(*english), aligned, indices)
 
-    def epoch(self, batch_size: int, seed: int, epoch: int):
+    def epoch(self, batch_size: int, seed: int, epoch: int) -> Iterator[AlignmentBatch]:
         """Yields the batches of one seeded epoch (the last one may be smaller)."""
         from xadj.sampling import epoch_order
 

@@ -136,8 +136,8 @@ def add_arguments(
     """Adds one option per CLI field of the config class ``cls``. Nested configs are flattened;
     a nested field named like an outer one shares its option (``--seed`` sets both)."""
     hints = _hints(cls)
-    own = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    own = {f.name for f in dataclasses.fields(cls)}
+    for f in dataclasses.fields(cls):
         if f.name in exclude or not f.metadata.get("cli", True):
             continue
         annotation = hints[f.name]

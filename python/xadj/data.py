@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,7 @@ class PreparedDataset:
 
     @property
     def tokenizer_name(self) -> str:
-        return self.meta["tokenizer"]["name"]
+        return str(self.meta["tokenizer"]["name"])
 
     def words(self, side: str, i: int) -> int:
         """Number of words of pair ``i`` on ``side`` ('other' or 'english')."""
@@ -247,7 +248,7 @@ def _swap_sides(arrays: dict[str, np.ndarray], english_first: bool) -> dict[str,
 
 def _select(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
     """Keeps pairs ``keep`` (ascending) of every ragged array."""
-    def take(values, offsets):
+    def take(values: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts, ends = offsets[keep], offsets[keep + 1]
         new_offsets = np.zeros(len(keep) + 1, dtype=np.int64)
         np.cumsum(ends - starts, out=new_offsets[1:])
@@ -266,7 +267,7 @@ def _select(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
 
 
 def align_bitext(bitext: Bitext, method: str = "intersect", **options: Any
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Aligns a bitext with the built-in aligner in both directions and symmetrises."""
     from xadj.wordaligner import align_words
 
@@ -276,7 +277,7 @@ def align_bitext(bitext: Bitext, method: str = "intersect", **options: Any
 
 
 def prepare(
-    bitext_paths: list[str | Path],
+    bitext_paths: Sequence[str | Path],
     tokenizer: Any,
     output: str | Path,
     *,

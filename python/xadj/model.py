@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -152,7 +153,9 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 
 def encode(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Last hidden layer [B, L, H] (docs/method.md §2: last layer, no normalisation)."""
-    return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    hidden: torch.Tensor = model(input_ids=input_ids,
+                                 attention_mask=attention_mask).last_hidden_state
+    return hidden
 
 
 def build_tiny_model(
@@ -181,8 +184,8 @@ def build_tiny_model(
             "sep": "[SEP]",
             "mask": "[MASK]",
         }
-        normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-        pre = pre_tokenizers.BertPreTokenizer()
+        normalizer: Any = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+        pre: Any = pre_tokenizers.BertPreTokenizer()
     elif kind == "xlmr":
         # XLM-R's id order: <s>=0 <pad>=1 </s>=2 <unk>=3; <mask> is last in the real one.
         specials = {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "<unk>", "mask": "<mask>"}
@@ -213,7 +216,7 @@ def build_tiny_model(
     tok.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A {eos}", pair=pair, special_tokens=[(bos, ids["cls"]), (eos, ids["sep"])]
     )
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok,
         model_max_length=max_length,
         unk_token=specials["unk"],
@@ -224,17 +227,20 @@ def build_tiny_model(
         **({"bos_token": bos, "eos_token": eos} if kind == "xlmr" else {}),
     )
 
-    sizes = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-    vocab = tok.get_vocab_size()
+    sizes: dict[str, Any] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=128)
+    vocab_size = tok.get_vocab_size()
+    config: Any
     if kind == "bert":
         config = BertConfig(
-            vocab_size=vocab, max_position_embeddings=max_length, pad_token_id=ids["pad"], **sizes
+            vocab_size=vocab_size, max_position_embeddings=max_length, pad_token_id=ids["pad"],
+            **sizes,
         )
         model_cls = "BertModel"
     else:
         # RoBERTa-style position ids start after padding_idx, hence the +2.
         config = XLMRobertaConfig(
-            vocab_size=vocab,
+            vocab_size=vocab_size,
             max_position_embeddings=max_length + 2,
             pad_token_id=ids["pad"],
             bos_token_id=ids["cls"],
@@ -251,7 +257,7 @@ def build_tiny_model(
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    logger.info("built tiny %s smoke-test model in %s (vocab %d)", kind, out, vocab)
+    logger.info("built tiny %s smoke-test model in %s (vocab %d)", kind, out, vocab_size)
     return out
 
 

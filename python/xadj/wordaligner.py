@@ -35,7 +35,9 @@ def read_alignment(path: str | Path, one_based: bool = False) -> tuple[np.ndarra
 def write_alignment(path: str | Path | None, links: np.ndarray, offsets: np.ndarray) -> None:
     """Writes Pharaoh lines to ``path``, or to stdout when ``path`` is None."""
     if path is None:
-        sys.stdout.buffer.write(_native.write_alignment((links, offsets)))
+        text = _native.write_alignment((links, offsets))
+        assert text is not None  # without a path, the bytes come back
+        sys.stdout.buffer.write(text)
         sys.stdout.flush()
     else:
         _native.write_alignment((links, offsets), str(path))
