@@ -12,7 +12,12 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from xadj.sentence_vectors import check_layer, default_layer, encode, write_sentence_transformers_config
+from xadj.sentence_vectors import (
+    check_layer,
+    default_layer,
+    encode,
+    write_sentence_transformers_config,
+)
 
 SENTENCES = [
     "a man in a blue shirt is riding a bike .",

@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 import xadj.train
-from xadj.model import load_encoder
 from xadj.alignment_report import compare, report
+from xadj.model import load_encoder
 from xadj.train import AlignConfig, train
 
 

@@ -47,10 +47,38 @@ _EXPORTS = {
     "AnalyzeConfig": "xadj.analysis.analyze",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "AlignConfig",
+    "AlignResult",
+    "adjust",
+    "CorpusConfig",
+    "PrepareConfig",
+    "PrepareJobConfig",
+    "PrepareResult",
+    "prepare",
+    "AlignerOptions",
+    "WordalignConfig",
+    "WordalignResult",
+    "wordalign",
+    "SymmetrizeConfig",
+    "symmetrize",
+    "ScoreConfig",
+    "ScoreResult",
+    "score",
+    "ReportConfig",
+    "report",
+    "encode",
+    "FinetuneConfig",
+    "EvaluateConfig",
+    "CompareConfig",
+    "AnalyzeConfig",
+]
 
 if TYPE_CHECKING:
     from xadj.adjust import AlignConfig, AlignResult, adjust
+    from xadj.analysis.analyze import AnalyzeConfig
+    from xadj.analysis.compare import CompareConfig
     from xadj.api import (
         PrepareJobConfig,
         PrepareResult,
@@ -66,8 +94,6 @@ if TYPE_CHECKING:
         symmetrize,
         wordalign,
     )
-    from xadj.analysis.analyze import AnalyzeConfig
-    from xadj.analysis.compare import CompareConfig
     from xadj.data import CorpusConfig, PrepareConfig
     from xadj.evaluate import EvaluateConfig
     from xadj.finetune import FinetuneConfig

@@ -99,9 +99,10 @@ def claim_output_dir(directory: str | Path, kind: str, *, overwrite: bool = Fals
     try:
         entries = _entries(path)
         if entries and not (resume or overwrite):
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise FileExistsError(
-                f"{path} is not empty ({', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''}"
-                f"): pass --resume to continue the run there, or --overwrite to replace it")
+                f"{path} is not empty ({shown}): pass --resume to continue the run there, or "
+                f"--overwrite to replace it")
         if entries and not is_xadj_output(path, kind):
             raise FileExistsError(
                 f"{path} is not empty and was not written by xadj {kind}; refusing to "
