@@ -330,6 +330,7 @@ def test_every_option_has_help_and_shows_its_default():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, command in sub.choices.items():  # type: ignore[union-attr]
+        assert "--help" in command.format_help()  # every help text formats
         for action in command._actions:
             if action.dest in ("help",):
                 continue

@@ -320,3 +320,4 @@ def report(config: ReportConfig) -> dict[str, Any]:
         batches[lang] = [batcher.batch(np.arange(s, min(s + 32, len(pairs))))
                          for s in range(0, len(pairs), 32)]
     return compare(original, adjusted, batches, config.output)
+

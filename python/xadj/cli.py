@@ -167,6 +167,26 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+# ---------------------------------------------------------------- synth
+def cmd_synth(args: argparse.Namespace) -> int:
+    from xadj.synth.generate import SynthConfig, generate
+
+    result = generate(from_args(SynthConfig, args), args.output_dir, progress=not args.quiet)
+    for path, rows in sorted(result.counts.items()):
+        print(f"{rows:>8}  {path}")
+    print(f"lexicon: {result.lexicon_size} lemmas -> {result.output_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_synth_pretrain(args: argparse.Namespace) -> int:
+    from xadj.synth.pretrain import PretrainConfig, pretrain
+
+    result = pretrain(args.synth_dir, args.output_dir, from_args(PretrainConfig, args),
+                      progress=not args.quiet)
+    print(f"{result.steps} steps, final MLM loss {result.final_loss:.3f} -> {result.model_dir}")
+    return 0
+
+
 def _commands() -> list[tuple[str, str, type, Handler]]:
     from xadj.adjust import AlignConfig
     from xadj.analysis.analyze import AnalyzeConfig
@@ -181,6 +201,8 @@ def _commands() -> list[tuple[str, str, type, Handler]]:
     from xadj.evaluate import EvaluateConfig
     from xadj.experiment import ExperimentConfig
     from xadj.finetune import FinetuneConfig
+    from xadj.synth.generate import SynthJobConfig
+    from xadj.synth.pretrain import PretrainJobConfig
 
     commands: list[tuple[str, str, type, Handler]] = [
         ("align", "adjust an encoder on a parallel corpus (the main job)", AlignConfig,
@@ -204,6 +226,10 @@ def _commands() -> list[tuple[str, str, type, Handler]]:
          CompareConfig, cmd_compare),
         ("analyze", "distances of related and unrelated words, with histograms", AnalyzeConfig,
          cmd_analyze),
+        ("synth", "generate the synthetic language pair and its tasks (offline science)",
+         SynthJobConfig, cmd_synth),
+        ("synth-pretrain", "MLM-pretrain a small BERT on the synthetic monolingual text",
+         PretrainJobConfig, cmd_synth_pretrain),
     ]
     return commands
 

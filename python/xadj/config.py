@@ -149,7 +149,8 @@ def add_arguments(
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         names = [option_name(f)] + ([meta["short"]] if meta.get("short") else [])
-        help_text = meta.get("help") or f.name.replace("_", " ")
+        # argparse expands %-formats in help texts: a literal % must be doubled
+        help_text = (meta.get("help") or f.name.replace("_", " ")).replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name, "help": help_text}
         if meta.get("positional"):
             names, kwargs = [f.name], {"help": help_text}

@@ -4,9 +4,6 @@ and writes a PNG atomically when given a path."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,18 +24,11 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_png(fig: Figure, path: str | Path) -> Path:
     """Writes ``fig`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    from xadj.outputs import atomic_file
+
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def grouped_bars(

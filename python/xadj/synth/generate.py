@@ -20,7 +20,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,16 @@ class SynthConfig:
 
 # Settings that change where or whether data is written, not what is written.
 OPERATIONAL = ("overwrite",)
+
+
+@dataclass
+class SynthJobConfig:
+    """``synth``: two artificial languages with known word links, a bitext with gold links and
+    task data in the hub schemas (docs/synth.md)."""
+
+    output_dir: str = setting("", "where the corpora, bitext and task data go", short="-o",
+                              required=True)
+    synth: SynthConfig = field(default_factory=SynthConfig)
 
 
 @dataclass(frozen=True)

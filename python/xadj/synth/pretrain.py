@@ -72,6 +72,16 @@ class PretrainConfig:
 
 
 @dataclass
+class PretrainJobConfig:
+    """``synth-pretrain``: a tokenizer over both synthetic languages and a small BERT
+    MLM-pretrained on each language's monolingual text only (no parallel signal)."""
+
+    synth_dir: str = setting("", "a directory written by `synth`", positional=True)
+    output_dir: str = setting("", "where model/ (and checkpoints) go", short="-o", required=True)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+@dataclass
 class PretrainResult:
     model_dir: Path  # BertModel + fast tokenizer + xadj_pretrain.json
     steps: int  # optimizer steps done in total, including resumed ones
