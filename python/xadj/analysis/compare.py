@@ -166,6 +166,18 @@ def find_runs(inputs: list[str | Path]) -> list[Run]:
     return runs
 
 
+def _plan_baseline(inputs: list[str]) -> str | None:
+    """The baseline an experiment's plan names (``X/experiment.json``), if one directory given."""
+    if len(inputs) != 1:
+        return None
+    record = Path(inputs[0]) / "experiment.json"
+    try:
+        value = json.loads(record.read_text()).get("baseline") if record.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def choose_baseline(models: list[str], requested: str | None) -> str:
     if requested is not None:
         if requested not in models:
@@ -349,7 +361,8 @@ def compare(config: CompareConfig) -> CompareResult:
         raise ValueError("compare needs an experiment directory or evaluate output directories")
     runs = find_runs(list(config.inputs))
     models = sorted({r.model for r in runs})
-    baseline = choose_baseline(models, config.baseline)
+    planned = _plan_baseline(config.inputs)  # the plan's own baseline, when it ran here
+    baseline = choose_baseline(models, config.baseline or (planned if planned in models else None))
     rows = build_rows(runs, baseline, config)
     if config.output_dir is not None:
         out = Path(config.output_dir)
