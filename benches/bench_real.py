@@ -241,8 +241,8 @@ def page(args: argparse.Namespace, original: dict[str, Any], stat: dict[str, flo
         f"- command: `python benches/bench_real.py {' '.join(args.argv)}`",
         f"- training: Multi30k train (first {args.corpus_lines or 'all'} lines, raw text, "
         f"built-in word tokenizer and aligner, intersect), {args.pairs} pairs sampled, "
-        f"{run0['steps']} steps of 32 pairs per language "
-        f"({'one epoch' if not args.steps else 'capped'}), lr 5e-5, seeds "
+        f"{run0['steps']} steps of 32 pairs per language (one epoch"
+        f"{f', at most {args.steps} steps' if args.steps else ''}), lr 5e-5, seeds "
         f"{', '.join(map(str, args.seeds))}; held-out {args.heldout} pairs for the report",
         f"- test: Multi30k test_2016_flickr, first {args.test_pairs} sentences per language",
         f"- time per run (train = prepare + train + report; eval = test retrieval + gold AER): "
