@@ -125,9 +125,15 @@ def evaluate(model_dir: str, args: argparse.Namespace, original: bool = False
 
 
 # ---------------------------------------------------------------- runs
-def cached(path: Path, make: Any) -> dict[str, Any]:
+class NotRun(Exception):
+    """--page-only: a run that is not in the cache."""
+
+
+def cached(path: Path, make: Any, page_only: bool = False) -> dict[str, Any]:
     if path.is_file():
         return dict(json.loads(path.read_text()))
+    if page_only:
+        raise NotRun(path.parent.name)
     value = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -250,6 +256,8 @@ def page(args: argparse.Namespace, original: dict[str, Any], stat: dict[str, flo
             f"{r['name']} train {r['train_s']:.0f} s, eval {r['eval_s']:.0f} s"
             for g in groups.values() for r in g),
         f"- machine: {args.machine}",
+        *([f"- planned but not run (stopped for time; `--page-only` wrote this page from the "
+           f"runs cached so far): {', '.join(args.not_run)}"] if args.not_run else []),
         "",
         "## Sentence retrieval (Multi30k test, accuracy@1 %, mean-pooled layer; x→en / en→x)",
         "",
@@ -368,10 +376,13 @@ def main() -> int:
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "real.md")
     p.add_argument("--machine", default="2-core CPU shared with other jobs, no GPU")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--page-only", action="store_true",
+                   help="write the page from cached runs only; list the others as not run")
     p.add_argument("--aer-last", action="store_true",
                    help="gold-set AER at the last layer for adjusted models too")
     args = p.parse_args()
-    args.argv = sys.argv[1:]
+    args.argv = [a for a in sys.argv[1:] if a != "--page-only"]
+    args.not_run = []
     args.languages = args.languages.split(",")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     if not MULTI30K.is_dir() or not GOLD.is_dir():
@@ -417,17 +428,25 @@ def main() -> int:
         if kind == "loop":
             seed = args.seeds[0]
             say(f"loop {what} seed {seed}")
-            loops.append(cached(args.work / f"loop-{what}-s{seed}" / "bench.json",
-                                lambda n=what, s=seed: loop_run(n, s, args)))
+            try:
+                loops.append(cached(args.work / f"loop-{what}-s{seed}" / "bench.json",
+                                    lambda n=what, s=seed: loop_run(n, s, args), args.page_only))
+            except NotRun as missing:
+                args.not_run.append(str(missing))
             write_page()
             continue
         label, langs, options = what
         for seed in args.seeds:
             name = f"{'-'.join(langs)}{'-frozen' if options else ''}-s{seed}"
             say(f"adjust {name}")
-            groups.setdefault(label, []).append(cached(
-                args.work / name / "bench.json",
-                lambda n=name, ls=langs, s=seed, o=options: adjust_run(n, ls, s, args, **o)))
+            try:
+                found = cached(args.work / name / "bench.json",
+                               lambda n=name, ls=langs, s=seed, o=options:
+                               adjust_run(n, ls, s, args, **o), args.page_only)
+            except NotRun as missing:
+                args.not_run.append(str(missing))
+                continue
+            groups.setdefault(label, []).append(found)
             write_page()
     write_page()
     say(f"wrote {args.output}")
