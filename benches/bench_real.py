@@ -144,7 +144,7 @@ def cached(path: Path, make: Any, page_only: bool = False) -> dict[str, Any]:
 
 def adjust_run(name: str, langs: list[str], seed: int, args: argparse.Namespace,
                **options: Any) -> dict[str, Any]:
-    from xadj.adjust import AlignConfig, adjust
+    from xadj.align import AlignConfig, adjust
     from xadj.data import PrepareConfig
 
     out = args.work / name
@@ -180,7 +180,7 @@ def write_bitext(lang: str, args: argparse.Namespace) -> Path:
 
 def loop_run(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """align --realign-rounds on a gold set appended to a training corpus (EN-FR: Multi30k)."""
-    from xadj.adjust import AlignConfig, adjust
+    from xadj.align import AlignConfig, adjust
     from xadj.corpus import tokenize_words
     from xadj.data import CorpusConfig, PrepareConfig
 

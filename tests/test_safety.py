@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import xadj
-from xadj.adjust import AlignConfig, adjust, language_from_names
+from xadj.align import AlignConfig, adjust, language_from_names
 from xadj.config import validate_language
 from xadj.outputs import OutputLock
 

@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 
 # name -> module that defines it
 _EXPORTS = {
-    "AlignConfig": "xadj.adjust",
-    "AlignResult": "xadj.adjust",
-    "adjust": "xadj.adjust",
+    "AlignConfig": "xadj.align",
+    "AlignResult": "xadj.align",
+    "adjust": "xadj.align",
     "CorpusConfig": "xadj.data",
     "PrepareConfig": "xadj.data",
     "PrepareJobConfig": "xadj.api",
@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from xadj.adjust import AlignConfig, AlignResult, adjust
+    from xadj.align import AlignConfig, AlignResult, adjust
     from xadj.analysis.analyze import AnalyzeConfig
     from xadj.analysis.compare import CompareConfig
     from xadj.api import (

@@ -1,5 +1,5 @@
 """The jobs of the command line as Python functions: each takes its config dataclass and returns
-a result object; none prints (the CLI does). ``xadj.adjust`` (the align job) is in xadj.adjust.
+a result object; none prints (the CLI does). ``xadj.adjust`` (the align job) is in xadj.align.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def report(config: ReportConfig) -> dict[str, Any]:
 
     import numpy as np
 
-    from xadj.adjust import HELDOUT_FILE
+    from xadj.align import HELDOUT_FILE
     from xadj.alignment_report import compare
     from xadj.batches import Batcher
     from xadj.data import PreparedDataset, tokenizer_info

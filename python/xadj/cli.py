@@ -36,7 +36,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 # ---------------------------------------------------------------- align
 def cmd_align(args: argparse.Namespace) -> int:
-    from xadj.adjust import adjust
+    from xadj.align import adjust
 
     result = adjust(_config(args), progress=not args.quiet)
     if not result.main_process:  # under accelerate launch / torchrun: one process reports
@@ -188,7 +188,7 @@ def cmd_synth_pretrain(args: argparse.Namespace) -> int:
 
 
 def _commands() -> list[tuple[str, str, type, Handler]]:
-    from xadj.adjust import AlignConfig
+    from xadj.align import AlignConfig
     from xadj.analysis.analyze import AnalyzeConfig
     from xadj.analysis.compare import CompareConfig
     from xadj.api import (

@@ -226,7 +226,7 @@ def _check_fields(cls: type, values: dict[str, Any], path: Path, key: str,
 def _align_config(recipe: dict[str, Any], output_dir: str, path: Path, key: str) -> Any:
     """An AlignConfig from a flat recipe (CorpusConfig/PrepareConfig fields flattened in, as on
     the command line); errors name the plan key."""
-    from xadj.adjust import AlignConfig
+    from xadj.align import AlignConfig
     from xadj.data import CorpusConfig, PrepareConfig
 
     top = {f.name for f in dataclasses.fields(AlignConfig)} - {"source", "prepare"}
@@ -584,7 +584,7 @@ def run_cell(spec: CellSpec, progress: bool = False) -> CellOutcome:
                                         "versions": versions()})
     metrics: dict[str, Any] = {}
     if spec.kind == "align":
-        from xadj.adjust import RUN_FILE, AlignConfig, adjust
+        from xadj.align import RUN_FILE, AlignConfig, adjust
         from xadj.data import CorpusConfig, PrepareConfig
 
         assert spec.align is not None

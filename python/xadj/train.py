@@ -22,7 +22,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from xadj.adjust import AlignConfig
+from xadj.align import AlignConfig
 from xadj.batches import Batcher
 from xadj.config import differences
 from xadj.data import PreparedDataset
