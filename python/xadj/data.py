@@ -324,7 +324,8 @@ def prepare(
     t = time.perf_counter()
     aligner_stats: dict[str, Any] = {}
     if alignments is None:
-        links, link_offsets, aligner_stats = align_bitext(bitext, opts.symmetrize, progress=progress)
+        links, link_offsets, aligner_stats = align_bitext(bitext, opts.symmetrize,
+                                                          progress=progress)
         alignment_name = f"built-in aligner ({opts.symmetrize})"
     else:
         links, link_offsets = _native.read_alignment(str(alignments))
