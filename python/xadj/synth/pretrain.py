@@ -10,7 +10,6 @@ Layout of ``output_dir``: ``model/`` (a BertModel and its fast tokenizer, what
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from transformers import (
 )
 
 from xadj.config import check, differences, setting
+from xadj.corpus import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def _run(config: PretrainConfig, paths: list[Path], out: Path, meta_path: Path,
     bar.close()
 
     final = float(np.mean(losses[-100:])) if losses else math.nan
-    about = {"synth_dir": str(meta_path.parent), "synth_json_sha256": _sha256(meta_path),
+    about = {"synth_dir": str(meta_path.parent), "synth_json_sha256": file_sha256(meta_path),
              "languages": ["en", paths[1].stem], "sentences": sizes, "steps": step,
              "final_loss": final, "settings": settings, "versions": _versions()}
     model_dir = _save_model(out, model, tokenizer, about)
@@ -394,10 +394,6 @@ def _checkpoints(out: Path) -> list[Path]:
 def _latest_checkpoint(out: Path) -> Path | None:
     found = _checkpoints(out)
     return found[-1] if found else None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _versions() -> dict[str, str]:
