@@ -16,8 +16,9 @@ function, xadj.loss.adjustment_loss; no accelerate, no logging, no progress bar,
 or save): median seconds per 32-pair step (the first step, a warm-up, left out) and peak RSS of
 each run in its own process (for xadj also the peak when the loop ends, before the final
 model is saved: safetensors serialises a copy of the weights), with the word embeddings trained
-and frozen
-(``--freeze-embeddings`` of align; the bare loop then shares the matrix with F0 too):
+and frozen (``--freeze-embeddings`` of align; the bare loop then shares the matrix with F0 too).
+xadj's side is the whole `align` job (xadj.adjust on files holding the same pairs and links:
+model and tokenizer loading, prepare, the loop), so its RSS is the job's, not the loop's alone:
 
     python benches/bench_training.py --model e5-small --bare [--steps 6] [--pairs 256]
 """
@@ -190,11 +191,17 @@ LOOP_PEAK: list[int] = []  # peak RSS (bytes) when xadj's loop ends, before it s
 
 def step_times_xadj(model_dir: Path, pairs: list[Pair], steps: int, freeze: bool, out: Path
                     ) -> list[float]:
-    """Seconds of each optimizer step of xadj.train (the loop of `align`), from the step log."""
-    from transformers import AutoTokenizer
+    """Seconds of each optimizer step of the `align` job (xadj.adjust: loads the model, prepares
+    the pairs' files, trains), read from its step log. The files hold the pairs and links the
+    bare loop batches; prepared without the length filter, no held-out pairs, no report."""
+    from dataclasses import replace
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import write_pairs  # noqa: E402
 
     import xadj.train
-    from xadj.train import AlignConfig, train
+    from xadj.align import AlignConfig, adjust
+    from xadj.data import PrepareConfig
 
     save = xadj.train._save_final
 
@@ -203,11 +210,12 @@ def step_times_xadj(model_dir: Path, pairs: list[Pair], steps: int, freeze: bool
         return save(*args, **kwargs)  # type: ignore[arg-type]
 
     xadj.train._save_final = noted_save
-    source = make_batches(AutoTokenizer.from_pretrained(model_dir), pairs)
+    bitext, links = write_pairs(pairs, out.parent / "pairs")
     config = AlignConfig(model=str(model_dir), output_dir=str(out), cpu=True, max_steps=steps,
-                         checkpoint_every=0, overwrite=True, log_every=1,
-                         freeze_embeddings=freeze)
-    train(config, {"fr": source}, progress=False)
+                         corpus=[f"fr={bitext},{links}"], heldout_pairs=0, checkpoint_every=0,
+                         log_every=1, freeze_embeddings=freeze,
+                         prepare=replace(PrepareConfig(), max_words=0))
+    adjust(config, progress=False)
     rates = [json.loads(line)["pairs_per_s"] for line in (out / "metrics.jsonl").open()]
     return [config.pairs_per_step / r for r in rates]
 

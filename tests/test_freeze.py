@@ -82,3 +82,52 @@ def test_frozen_embeddings_train_everything_else(tiny_dirs, corpus, tmp_path, mo
     assert not torch.equal(load_file(full.model_dir / "model.safetensors")[key],
                            before[key.removeprefix("bert.")])
     assert sum(p.numel() for p in seen[1]) == total
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_held_original_is_f0_and_nothing_is_loaded_again(tiny_dirs, corpus, tmp_path,
+                                                           monkeypatch, freeze):
+    """`align` holds the original (for its report) and its tokenizer: train() copies it instead
+    of loading a second model and tokenizer, uses it as F0, leaves its weights as they were,
+    and trains exactly what it trains from disk."""
+    import xadj.train
+
+    tiny = tiny_dirs["bert"]
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    source = {"xx": PairSource(tokenizer, corpus["train"])}
+    from_disk = train(_config(tiny, tmp_path / "disk", freeze_embeddings=freeze), source,
+                      progress=False)["xx"]
+    original = AutoModel.from_pretrained(tiny)
+    before = {k: v.clone() for k, v in original.state_dict().items()}
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("train() loaded the model or tokenizer again")
+
+    monkeypatch.setattr(xadj.train, "load_encoder", no_loading)
+    monkeypatch.setattr(xadj.train, "load_tokenizer", no_loading)
+    held = train(_config(tiny, tmp_path / "held", freeze_embeddings=freeze), source,
+                 progress=False, original=original, tokenizer=tokenizer)["xx"]
+    a = load_file(from_disk.model_dir / "model.safetensors")
+    b = load_file(held.model_dir / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(v, before[k]) for k, v in original.state_dict().items())
+    assert not original.training and not any(p.requires_grad for p in original.parameters())
+
+
+def test_a_model_trained_from_a_held_original_shares_its_frozen_embeddings(tiny_dirs):
+    from xadj.train import trainable_copy
+
+    original = AutoModel.from_pretrained(tiny_dirs["xlmr"])
+    model = trainable_copy(original, freeze_embeddings=True)
+    frozen = anchor(model, original, share_embeddings=True)
+    assert frozen is original and original.pooler is not None  # the caller's, as it is
+    assert _ptrs(model) & _ptrs(original) == {word_embeddings(original).data_ptr()}
+    assert not word_embeddings(model).requires_grad
+    assert all(p.requires_grad for n, p in model.named_parameters() if "word_emb" not in n)
+    # A model loaded from elsewhere (round k of re-alignment) gives up its equal copy.
+    loaded = AutoModel.from_pretrained(tiny_dirs["xlmr"])
+    word_embeddings(loaded).requires_grad_(False)
+    anchor(loaded, original, share_embeddings=True)
+    assert word_embeddings(loaded) is word_embeddings(original)
+    full = trainable_copy(original, freeze_embeddings=False)
+    assert not _ptrs(full) & _ptrs(original) and all(p.requires_grad for p in full.parameters())

@@ -83,20 +83,24 @@ def test_loss_variants_and_frozen_gets_no_gradient(bert, corpus):
         adjustment_loss(model, frozen, batch, "cao")
 
 
-def test_loss_matches_per_word_reference(bert, corpus):
-    """The joint padded forward and vectorized pooling agree with a plain per-word computation."""
+@pytest.mark.parametrize("layer", [None, 1])
+def test_loss_matches_per_word_reference(bert, corpus, layer):
+    """The joint padded forward and vectorized pooling agree with a plain per-word computation,
+    on the last layer (the papers) and on an inner one (--loss-layer)."""
     model, tokenizer = bert
     model.eval()
     frozen = frozen_copy(model)
     raw = build_alignment_batch(tokenizer, corpus["train"][4:7])
-    loss, _ = adjustment_loss(model, frozen, batch_to_device(raw, "cpu"), "current", 0.0)
+    loss, _ = adjustment_loss(model, frozen, batch_to_device(raw, "cpu"), "current", 0.0,
+                              layer=layer)
 
     def words(side):
         with torch.no_grad():
-            h = model(
+            out = model(
                 input_ids=torch.from_numpy(side.input_ids),
-                attention_mask=torch.from_numpy(side.attention_mask),
-            ).last_hidden_state
+                attention_mask=torch.from_numpy(side.attention_mask), output_hidden_states=True,
+            )
+            h = out.last_hidden_state if layer is None else out.hidden_states[layer]
         flat = h.reshape(-1, h.shape[-1])
         return torch.stack(
             [flat[side.piece_positions[side.piece_words == w]].mean(0) for w in range(side.n_words)]

@@ -110,6 +110,36 @@ def test_batched_links_equal_the_slow_one_pair_version(tiny, corpus, method, poo
         assert len(links) > len(argmax[0])
 
 
+def slow_piece_vectors(model, tokenizer, words: list[str], layer: int
+                       ) -> tuple[np.ndarray, list[int]]:
+    """One sentence alone: the vector of every piece in hidden_states[layer], and its word."""
+    enc = tokenizer(words, is_split_into_words=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc, output_hidden_states=True).hidden_states[layer][0].numpy()
+    rows = [t for t, w in enumerate(enc.word_ids(0)) if w is not None]
+    return hidden[rows], [enc.word_ids(0)[t] for t in rows]
+
+
+@pytest.mark.parametrize("method", ["argmax", "itermax"])
+def test_piece_level_links_words_whose_pieces_link(tiny, corpus, method):
+    """SimAlign's subword level: pieces are aligned, and two words linked when any of their
+    pieces are, so a word of several pieces may link to several words."""
+    model, tokenizer = tiny["xlmr"]
+    pairs = [(o, e) for o, e, _ in corpus["heldout"][:16]]
+    links, offsets = align_with_encoder(model, tokenizer, pairs, layer=1, method=method,
+                                        granularity="piece", batch_size=5, progress=False)
+    expected = []
+    for src, tgt in pairs:
+        (a, wa), (b, wb) = (slow_piece_vectors(model, tokenizer, side, 1) for side in (src, tgt))
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        b /= np.linalg.norm(b, axis=1, keepdims=True)
+        expected.append({(wa[i], wb[j]) for i, j in slow_simalign((a @ b.T + 1.0) / 2.0, method)})
+    assert per_pair(links, offsets) == expected
+    assert any(len({i for i, _ in p}) < len(p) for p in expected)  # some word got 2+ links
+    with pytest.raises(ValueError, match="granularity"):
+        align_with_encoder(model, tokenizer, pairs, granularity="bpe")
+
+
 def test_words_without_pieces_get_no_link(tiny, caplog):
     model, tokenizer = tiny["bert"]
     src = ["a", "man", "\u200b", "runs"]  # BERT's normaliser drops the zero-width space

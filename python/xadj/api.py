@@ -15,8 +15,10 @@ from xadj.data import CorpusConfig, PrepareConfig
 from xadj.wordaligner import DEFAULT_METHOD, METHODS, AlignerOptions
 
 log = logging.getLogger(__name__)
-# xadj.wordalign_encoder.METHODS, spelt out: importing that module loads torch (slow CLI start)
+# xadj.wordalign_encoder.METHODS and GRANULARITIES, spelt out: importing that module loads torch
+# (slow CLI start)
 ENCODER_METHODS = ("argmax", "itermax")
+ENCODER_GRANULARITIES = ("word", "piece")
 
 
 # ---------------------------------------------------------------- prepare
@@ -97,6 +99,9 @@ class WordalignConfig:
                           choices=ENCODER_METHODS)
     pooling: str = setting("avg", "with --encoder: word vector from its pieces",
                            choices=("avg", "first", "last"))
+    granularity: str = setting(
+        "word", "with --encoder: link words (pieces pooled), or link pieces and then the words "
+        "they belong to (SimAlign's subword level)", choices=ENCODER_GRANULARITIES)
     batch_size: int = setting(32, "with --encoder: sentence pairs per forward pass", min=1)
     cpu: bool = setting(False, "with --encoder: stay on the CPU even with a GPU")
     aligner: AlignerOptions = field(default_factory=AlignerOptions)
@@ -179,9 +184,11 @@ def _encoder_links(config: WordalignConfig, bitext: Any, progress: bool
     device = "cuda" if torch.cuda.is_available() and not config.cpu else "cpu"
     links, offsets = align_with_encoder(
         model, tokenizer, bitext_pairs(bitext), layer=layer, method=config.method,
-        pooling=config.pooling, batch_size=config.batch_size, device=device, progress=progress)
+        pooling=config.pooling, granularity=config.granularity, batch_size=config.batch_size,
+        device=device, progress=progress)
     stats = {"encoder": config.encoder, "layer": layer, "method": config.method,
-             "pooling": config.pooling, "pairs": bitext.num_pairs}
+             "pooling": config.pooling, "granularity": config.granularity,
+             "pairs": bitext.num_pairs}
     return links, offsets, stats
 
 

@@ -64,7 +64,20 @@ def pool_words(
     return sums / counts[:, None]
 
 
-def _joint_forward(model: nn.Module, a: SideTensors, b: SideTensors) -> tuple[torch.Tensor, ...]:
+def hidden_layer(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 layer: int | None = None) -> torch.Tensor:
+    """``hidden_states[layer]`` [B, L, H] of the encoder; ``None``: the last hidden state."""
+    if layer is None:
+        out: torch.Tensor = model(input_ids=input_ids, attention_mask=attention_mask
+                                  ).last_hidden_state
+        return out
+    states = model(input_ids=input_ids, attention_mask=attention_mask,
+                   output_hidden_states=True).hidden_states
+    return states[layer]  # type: ignore[no-any-return]
+
+
+def _joint_forward(model: nn.Module, a: SideTensors, b: SideTensors, layer: int | None = None
+                   ) -> tuple[torch.Tensor, ...]:
     """Both sides in one forward pass (one graph: cheaper, and DDP wants one forward per backward).
 
     The shorter side is right-padded; the pad id is irrelevant because padded positions are
@@ -82,15 +95,15 @@ def _joint_forward(model: nn.Module, a: SideTensors, b: SideTensors) -> tuple[to
 
     ids = torch.cat([pad(a.input_ids), pad(b.input_ids)])
     mask = torch.cat([pad(a.attention_mask), pad(b.attention_mask)])
-    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    hidden = hidden_layer(model, ids, mask, layer)
     va = pool_words(hidden, reindex(a, 0), a.piece_words, a.n_words)
     vb = pool_words(hidden, reindex(b, a.input_ids.shape[0]), b.piece_words, b.n_words)
     return va, vb
 
 
-def side_vectors(model: nn.Module, side: SideTensors) -> torch.Tensor:
-    """Pooled word vectors [W, H] of one side."""
-    hidden = model(input_ids=side.input_ids, attention_mask=side.attention_mask).last_hidden_state
+def side_vectors(model: nn.Module, side: SideTensors, layer: int | None = None) -> torch.Tensor:
+    """Pooled word vectors [W, H] of one side (``layer``: see :func:`hidden_layer`)."""
+    hidden = hidden_layer(model, side.input_ids, side.attention_mask, layer)
     return pool_words(hidden, side.piece_positions, side.piece_words, side.n_words)
 
 
@@ -100,19 +113,21 @@ def adjustment_loss(
     batch: BatchTensors,
     variant: str = "current",
     reg_weight: float = 1.0,
+    layer: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """loss = L_align + reg_weight * L_reg; parts holds both terms, detached.
 
     variant "current" (Efimov, default): other words are pulled toward F(english), gradients
     flow into both sides. "frozen" (some copies of Cao's script): toward F0(english).
+    ``layer``: the ``hidden_states`` index both terms compare; ``None`` (the papers): the last.
     """
     if variant not in ("current", "frozen"):
         raise ValueError(f"unknown loss variant {variant!r}: use 'current' or 'frozen'")
-    other, english = _joint_forward(model, batch.other, batch.english)
+    other, english = _joint_forward(model, batch.other, batch.english, layer)
     need_frozen = reg_weight != 0 or variant == "frozen"
     if need_frozen:
         with torch.no_grad():
-            english0 = side_vectors(frozen, batch.english).to(english.dtype)
+            english0 = side_vectors(frozen, batch.english, layer).to(english.dtype)
     target = (english0 if variant == "frozen" else english)[batch.english_aligned]
     align = F.mse_loss(other, target)
     reg = F.mse_loss(english, english0) if reg_weight != 0 else align.new_zeros(())

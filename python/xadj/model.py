@@ -122,10 +122,23 @@ def check_model_source(name_or_path: str) -> str:
 def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load an encoder and its fast tokenizer; fail early and by name when either can't be had."""
     source = check_model_source(name_or_path)
+    tokenizer = _tokenizer_from(source, name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
         # safetensors only: loading never unpickles (a pickled checkpoint can run code).
         model = AutoModel.from_pretrained(source, use_safetensors=True)
+    except (OSError, ValueError) as err:
+        raise OSError(f"cannot load encoder {name_or_path!r}: {err}") from err
+    return model, tokenizer
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """An encoder's fast tokenizer alone."""
+    return _tokenizer_from(check_model_source(name_or_path), name_or_path)
+
+
+def _tokenizer_from(source: str, name_or_path: str) -> PreTrainedTokenizerBase:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as err:
         raise OSError(f"cannot load encoder {name_or_path!r}: {err}") from err
     # Word pooling needs word_ids(), which only tokenizers-backed ("fast") tokenizers give.
@@ -133,7 +146,7 @@ def load_encoder(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenize
         raise ValueError(
             f"{name_or_path!r} has no fast tokenizer (tokenizer.json); xadj needs word_ids()"
         )
-    return model, tokenizer
+    return tokenizer
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:

@@ -27,8 +27,9 @@ from xadj.batches import Batcher
 from xadj.config import differences
 from xadj.data import PreparedDataset
 from xadj.loss import adjustment_loss, batch_to_device
-from xadj.model import check_model_source, load_encoder
+from xadj.model import check_model_source, load_encoder, load_tokenizer
 from xadj.sampling import epoch_order
+from xadj.sentence_vectors import check_layer
 from xadj.tracking import METRICS_FILE, StepLog, tracker_names
 
 logger = get_logger(__name__)
@@ -55,23 +56,32 @@ def train(
     sources: Mapping[str, Batcher | PreparedDataset],
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
+    *,
+    original: torch.nn.Module | None = None,
+    tokenizer: Any | None = None,
 ) -> dict[str, TrainResult]:
     """One adjusted model per language (default), or one for all with mix_languages.
 
     ``sources`` give each language's pairs: a prepared dataset, or a Batcher over a subset of
     one. Batches are always built from ``config`` (pooling, special pairs): the config is what
-    the run records, so it is what the run does."""
+    the run records, so it is what the run does.
+
+    A caller that already holds the original encoder (``config.anchor_model``, or
+    ``config.model`` when that is unset) and its tokenizer passes them as ``original`` and
+    ``tokenizer``: ``original`` then serves as F0 itself (put in eval mode, gradients off, its
+    weights untouched) and, when it is ``config.model``, is copied instead of loaded again,
+    so a run holds no third copy of the model and no second tokenizer."""
     if not sources:
         raise ValueError("no languages to train on")
     check_model_source(config.model)  # a missing model fails before anything else
     batchers = {lang: _batcher(src, config) for lang, src in sources.items()}
     if config.mix_languages or len(batchers) == 1:
         name = "+".join(batchers) if len(batchers) > 1 else next(iter(batchers))
-        return {name: train_run(config, batchers, progress, extra_record)}
+        return {name: train_run(config, batchers, progress, extra_record, original, tokenizer)}
     return {
         lang: train_run(
             replace(config, output_dir=str(Path(config.output_dir) / lang)), {lang: b},
-            progress, extra_record,
+            progress, extra_record, original, tokenizer,
         )
         for lang, b in batchers.items()
     }
@@ -128,8 +138,11 @@ def train_run(
     sources: Mapping[str, Batcher],
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
+    original: torch.nn.Module | None = None,
+    tokenizer: Any | None = None,
 ) -> TrainResult:
-    """One model trained on `sources` (summing their losses each step); the accelerate loop."""
+    """One model trained on `sources` (summing their losses each step); the accelerate loop.
+    ``original`` and ``tokenizer``: see :func:`train`."""
     out = Path(config.output_dir)
     final_dir, ckpt_root = out / "model", out / "checkpoints"
     # The pooler of BERT-like models is computed but never in the loss: DDP must allow that.
@@ -152,10 +165,23 @@ def train_run(
         raise FileExistsError(f"{ckpt_root} holds checkpoints of an earlier run (newest {latest}): "
                               f"resume it, or overwrite")
     set_seed(config.seed)
-    model, tokenizer = load_encoder(config.model)  # fails here, before any training, if missing
-    if config.freeze_embeddings:
-        word_embeddings(model).requires_grad_(False)
-    frozen = anchor(model, config.anchor_model, share_embeddings=config.freeze_embeddings)
+    if original is not None and config.anchor_model is None:  # original is config.model
+        model = trainable_copy(original, config.freeze_embeddings)
+        frozen = anchor(model, original, share_embeddings=config.freeze_embeddings)
+    else:
+        model, loaded_tokenizer = load_encoder(config.model)  # fails here, before any training
+        tokenizer = tokenizer if tokenizer is not None else loaded_tokenizer
+        if config.freeze_embeddings:
+            word_embeddings(model).requires_grad_(False)
+        frozen = anchor(model, original if original is not None else config.anchor_model,
+                        share_embeddings=config.freeze_embeddings)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(config.model)
+    depth = int(getattr(model, "config").num_hidden_layers)  # noqa: B009 (nn.Module type)
+    loss_layer = None if config.loss_layer is None else check_layer(config.loss_layer, depth)
+    if loss_layer == depth:
+        loss_layer = None  # the last hidden state: no need to keep every layer's
+    home = next(frozen.parameters()).device  # a caller's original goes back there at the end
     frozen.to(accelerator.device)
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad],
@@ -203,8 +229,8 @@ def train_run(
         "***** xadj adjustment *****\n  model = %s\n  pairs = %s\n  steps = %d (%d per epoch, "
         "%d epochs, start at %d)\n  pairs/step = %d per language in %d chunk(s)\n  trained "
         "parameters = %d of %d (word embeddings %s)\n  anchor F0 = %s\n  lr = %g, "
-        "warm-up %d steps then constant\n  loss = %s, reg_weight = %g, pooling = %s, special "
-        "pairs = %s\n  processes = %d, device = %s, mixed precision = %s, seed = %d",
+        "warm-up %d steps then constant\n  loss = %s (layer %s), reg_weight = %g, pooling = %s, "
+        "special pairs = %s\n  processes = %d, device = %s, mixed precision = %s, seed = %d",
         config.model,
         sizes,
         total,
@@ -220,6 +246,7 @@ def train_run(
         config.lr,
         warmup,
         config.loss_variant,
+        "last" if loss_layer is None else loss_layer,
         config.reg_weight,
         config.pooling,
         config.special_pairs,
@@ -260,7 +287,8 @@ def train_run(
             with sync:
                 with accelerator.autocast():
                     loss, parts = adjustment_loss(
-                        model, frozen, tensors, config.loss_variant, config.reg_weight
+                        model, frozen, tensors, config.loss_variant, config.reg_weight,
+                        loss_layer,
                     )
                     loss = loss / config.grad_accum  # chunks average; languages sum (Cao)
                 value = loss.item()
@@ -302,6 +330,7 @@ def train_run(
     bar.close()
     model_dir = _save_final(accelerator, model, tokenizer, config, sources, sizes, total,
                             final_dir, extra_record or {})
+    frozen.to(home)
     for tracker in accelerator.trackers:  # not end_training(): the process group lives on
         tracker.finish()
     return TrainResult(model_dir=model_dir, steps=total, losses=losses)
@@ -315,17 +344,34 @@ def word_embeddings(model: Any) -> torch.nn.Parameter:
     return weight
 
 
-def anchor(model: torch.nn.Module, original: str | None = None,
+def trainable_copy(original: torch.nn.Module, freeze_embeddings: bool) -> torch.nn.Module:
+    """The model to train, copied from an ``original`` the caller holds (no second load); with
+    ``freeze_embeddings`` both hold the one word-embedding tensor, frozen."""
+    shared = word_embeddings(original)
+    model = copy.deepcopy(original, {id(shared): shared} if freeze_embeddings else {})
+    model.requires_grad_(True)
+    if freeze_embeddings:
+        word_embeddings(model).requires_grad_(False)
+    return model
+
+
+def anchor(model: torch.nn.Module, original: str | torch.nn.Module | None = None,
            share_embeddings: bool = False) -> torch.nn.Module:
     """F0 of docs/method.md §3, no larger than the loss needs: eval mode, no gradients, and no
-    pooler (L_reg reads the last hidden layer only). A copy of ``model``, or the ``original``
-    model loaded from disk when training starts from an adjusted one (re-alignment rounds).
+    pooler (L_reg reads the last hidden layer only). A copy of ``model``; or ``original``: a
+    model the caller holds (used as it is, pooler included; it is the caller's), or a path
+    loaded from disk when training starts from an adjusted model (re-alignment rounds).
 
     With ``share_embeddings`` (the word embeddings are frozen), F0 holds the very same word
     embedding tensor as ``model`` instead of a second copy: for e5-small that is 96 M of its
-    118 M parameters. A loaded ``original`` shares it only when the values are identical."""
+    118 M parameters. An ``original`` shares it only when the values are identical."""
     shared = word_embeddings(model) if share_embeddings else None
-    if original is None:
+    if isinstance(original, torch.nn.Module):
+        frozen = original
+        own = word_embeddings(frozen)
+        if shared is not None and own is not shared:  # the model gives up its copy, not F0
+            _share_if_equal(model, own, "the given original")
+    elif original is None:
         pooler = getattr(model, "pooler", None)
         memo: dict[int, Any] = {} if shared is None else {id(shared): shared}
         if isinstance(pooler, torch.nn.Module):
@@ -336,16 +382,20 @@ def anchor(model: torch.nn.Module, original: str | None = None,
         if isinstance(getattr(frozen, "pooler", None), torch.nn.Module):
             setattr(frozen, "pooler", None)  # noqa: B010 (any encoder class)
         if shared is not None:
-            own = word_embeddings(frozen)
-            if own.shape == shared.shape and torch.equal(own, shared):
-                frozen.get_input_embeddings().weight = shared
-            else:
-                logging.getLogger(__name__).warning(
-                    "%s: its word embeddings differ from the model's; F0 keeps its own copy",
-                    original)
+            _share_if_equal(frozen, shared, original)
     frozen.eval()
     frozen.requires_grad_(False)  # the shared matrix is frozen in the model too
     return frozen
+
+
+def _share_if_equal(holder: torch.nn.Module, shared: torch.nn.Parameter, name: str) -> None:
+    """``holder`` drops its word embeddings for ``shared`` when the two are equal."""
+    own = word_embeddings(holder)
+    if own.shape == shared.shape and torch.equal(own, shared):
+        getattr(holder, "get_input_embeddings")().weight = shared  # noqa: B009 (any encoder)
+    else:
+        logging.getLogger(__name__).warning(
+            "%s: its word embeddings differ from the model's; F0 keeps its own copy", name)
 
 
 def save_checkpoint(

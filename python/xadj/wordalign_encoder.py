@@ -7,7 +7,9 @@ each side of a pair encoded on its own. The similarity of two words is SimAlign'
 ``itermax`` then runs SimAlign's further round: a row or column still without a link gets its
 scores kept (x1, clipped from 2 x 0.9) or damped (x0.9 when only one of the two is free), a cell
 whose row and column are both linked is out, and mutual argmaxes of that masked matrix are added;
-pairs with a side of at most two words keep the argmax links.
+pairs with a side of at most two words keep the argmax links. At the ``piece`` granularity
+(SimAlign's default subword level) the rows and columns are pieces instead of words, and two
+words are linked when any of their pieces are: a word may then link to several.
 
 Links come as ``(links int32 [n, 2], offsets int64 [pairs + 1])``, source index first, 0-based,
 the format of :mod:`xadj.wordaligner` (``score`` takes it as it is). Words that tokenize to no
@@ -34,6 +36,7 @@ from xadj.sentence_vectors import check_layer
 logger = logging.getLogger(__name__)
 
 METHODS = ("argmax", "itermax")
+GRANULARITIES = ("word", "piece")
 ITERMAX_ROUNDS = 2  # SimAlign's max_count: the argmax round and one more
 ITERMAX_ALPHA = 0.9  # SimAlign's alpha_ratio
 INVALID = -1.0  # similarity of padding cells: below every real one, which lie in [0, 1]
@@ -49,18 +52,23 @@ def align_with_encoder(
     layer: int = 8,
     method: str = "argmax",
     pooling: str = "avg",
+    granularity: str = "word",
     batch_size: int = 32,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pharaoh links of each ``(source words, target words)`` pair.
 
-    ``layer`` indexes ``hidden_states`` (0 = embeddings, -1 = last). The model runs in eval mode
-    under ``torch.no_grad`` (its training flag is restored afterwards); when ``device`` is given
-    the model is moved there, otherwise it stays where it is.
+    ``layer`` indexes ``hidden_states`` (0 = embeddings, -1 = last). ``granularity`` "word"
+    links words (their pieces pooled by ``pooling``); "piece" links pieces and two words are
+    linked when any of their pieces are (SimAlign's default subword level; ``pooling`` unused).
+    The model runs in eval mode under ``torch.no_grad`` (its training flag is restored
+    afterwards); when ``device`` is given the model is moved there, otherwise it stays put.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
     if batch_size < 1:
@@ -88,10 +96,11 @@ def align_with_encoder(
                                    disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
                 chunk = order[start:start + batch_size]
+                pieces = granularity == "piece"
                 src = _word_vectors(model, tokenizer, [pairs[k][0] for k in chunk], layer,
-                                    pooling, max_length, target_device)
+                                    pooling, max_length, target_device, pieces)
                 tgt = _word_vectors(model, tokenizer, [pairs[k][1] for k in chunk], layer,
-                                    pooling, max_length, target_device)
+                                    pooling, max_length, target_device, pieces)
                 dropped += src.dropped + tgt.dropped
                 found = _links(src, tgt, method)
                 for row, k in enumerate(chunk):
@@ -137,23 +146,35 @@ def _max_length(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> int:
 
 def _word_vectors(model: nn.Module, tokenizer: PreTrainedTokenizerBase,
                   sentences: list[Sequence[str]], layer: int, pooling: str, max_length: int,
-                  device: torch.device) -> _SideVectors:
+                  device: torch.device, pieces: bool = False) -> _SideVectors:
+    """Unit vectors of one side: a row per word (its pieces pooled), or with ``pieces`` a row
+    per piece (``words`` then maps each row to its word)."""
     enc = tokenizer([list(s) for s in sentences], is_split_into_words=True, truncation=True,
                     max_length=max_length, padding=True, return_tensors="pt")
     batch, length = enc["input_ids"].shape
+    word_ids = [enc.word_ids(b) for b in range(batch)]
     positions: list[int] = []  # flat token index into [B * L]
-    slots: list[int] = []  # flat packed-word index into [B * W]
-    words: list[list[int]] = []
+    slots: list[int] = []  # flat packed-row index into [B * W]
+    words: list[list[int]] = []  # per sentence: the word of each row
     dropped = 0
-    width = max(1, max((len(s) for s in sentences), default=0))
-    for b in range(batch):
+    if pieces:  # one row per piece (SimAlign's subword level)
+        width = max(1, max(sum(w is not None for w in ids) for ids in word_ids))
+    else:
+        width = max(1, max((len(s) for s in sentences), default=0))
+    for b, ids in enumerate(word_ids):
         packed: dict[int, int] = {}
-        for t, w in enumerate(enc.word_ids(b)):
+        rows: list[int] = []
+        for t, w in enumerate(ids):
             if w is None:
                 continue
             positions.append(b * length + t)
-            slots.append(b * width + packed.setdefault(w, len(packed)))
-        words.append(sorted(packed, key=packed.__getitem__))
+            if pieces:
+                slots.append(b * width + len(rows))
+                rows.append(w)
+                packed.setdefault(w, len(packed))
+            else:
+                slots.append(b * width + packed.setdefault(w, len(packed)))
+        words.append(rows if pieces else sorted(packed, key=packed.__getitem__))
         dropped += len(sentences[b]) - len(packed)
     out = model(input_ids=enc["input_ids"].to(device),
                 attention_mask=enc["attention_mask"].to(device), output_hidden_states=True)
@@ -200,7 +221,7 @@ def _links(src: _SideVectors, tgt: _SideVectors, method: str) -> list[np.ndarray
         si = np.asarray(src.words[b], np.int64)[i] if len(i) else i
         tj = np.asarray(tgt.words[b], np.int64)[j] if len(j) else j
         pairs = np.stack([si, tj], axis=1).astype(np.int32).reshape(-1, 2)
-        found.append(pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))])
+        found.append(np.unique(pairs, axis=0))  # sorted; pieces of one word pair link once
     return found
 
 
