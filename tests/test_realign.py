@@ -144,6 +144,64 @@ def test_realign_rounds_train_from_the_last_model_and_score_each_alignment(hansa
                                                                for r in record["rounds"]]
 
 
+def test_realign_at_the_piece_level_with_the_loss_on_that_layer(hansards, tmp_path):
+    """--realign-granularity piece re-aligns pieces (a word may get several links) and
+    --loss-layer trains the re-alignment layer; both are recorded, and no pair is held out."""
+    import json
+
+    import xadj
+    from xadj.data import PreparedDataset
+    from xadj.model import load_encoder
+    from xadj.wordalign_encoder import align_lines
+
+    out = tmp_path / "run"
+    config = _realign_config(hansards, out, realign_rounds=1, realign_granularity="piece",
+                             loss_layer=1, heldout_pairs=0, freeze_embeddings=True)
+    result = xadj.adjust(config, progress=False)
+    record = json.loads((out / "realign.json").read_text())
+    assert record["realign_granularity"] == "piece" and result.reports == {}
+    round0, tokenizer = load_encoder(str(out / "rounds" / "0" / "model"))
+    lines = np.union1d(PreparedDataset.load(out / "data" / "fr").arrays["pair_index"],
+                       np.arange(50, 80))
+    links = align_lines(round0, tokenizer, read_bitext(hansards[0]), lines, layer=1,
+                        granularity="piece", progress=False)
+    written = read_alignment(out / "data" / "round-1" / "fr.links")
+    np.testing.assert_array_equal(written[0], links[0])
+    per_pair = [written[0][a:b] for a, b in zip(written[1][:-1], written[1][1:])]
+    assert all(len(np.unique(seg, axis=0)) == len(seg) for seg in per_pair)  # each link once
+    assert any(len(np.unique(seg[:, 0])) < len(seg) for seg in per_pair)  # a word, 2+ links
+    saved = json.loads((out / "rounds" / "1" / "model" / "xadj_config.json").read_text())
+    assert saved["config"]["loss_layer"] == 1 and saved["config"]["heldout_pairs"] == 0
+
+
+def test_realign_can_start_from_the_original_encoders_links(hansards, tmp_path):
+    """--realign-start encoder: round 0 trains on the original encoder's links (no statistical
+    aligner), over every line; the rounds read the same words."""
+    import json
+
+    import xadj
+    from xadj.model import load_encoder, resolve_model
+    from xadj.wordalign_encoder import align_lines
+
+    out = tmp_path / "run"
+    xadj.adjust(_realign_config(hansards, out, realign_rounds=1, realign_start="encoder"),
+                progress=False)
+    record = json.loads((out / "realign.json").read_text())
+    assert record["rounds"][0]["aligner"]["fr"].startswith("original encoder")
+    assert record["rounds"][0]["aer"] == pytest.approx(record["original_encoder"]["aer"])
+    model, tokenizer = load_encoder(resolve_model("tiny"))
+    bitext = read_bitext(hansards[0])
+    links = align_lines(model, tokenizer, bitext, np.arange(bitext.num_pairs), layer=1,
+                        progress=False)
+    written = read_alignment(out / "data" / "round-0" / "fr.links")
+    np.testing.assert_array_equal(written[0], links[0])
+    meta = json.loads((out / "data" / "fr" / "meta.json").read_text())
+    assert meta["corpus"]["alignments"] == str(out / "data" / "round-0" / "fr.links")
+    with pytest.raises(ValueError, match="realign-rounds"):
+        _realign_config(hansards, tmp_path / "x", realign_rounds=0, realign_gold=None,
+                        realign_start="encoder")
+
+
 def test_realign_refusals(hansards, tmp_path):
     import xadj
 

@@ -127,6 +127,10 @@ class AlignConfig:
         None, "gold links of the LAST lines of the corpus (appended test pairs): each round's "
         "AER goes into realign.json")
     realign_gold_one_based: bool = setting(False, "--realign-gold indices start at 1")
+    realign_start: str = setting(
+        "aligner", "round 0's links: the built-in aligner's (or the given alignments), or the "
+        "original encoder's own (mutual argmax at --realign-layer, over the whole corpus)",
+        choices=("aligner", "encoder"))
     source: CorpusConfig = field(default_factory=CorpusConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     # Set by the job, recorded with the model:
@@ -145,6 +149,8 @@ class AlignConfig:
             self.prepare.unicode_words, self.prepare.english_first = True, False
         if self.realign_gold is not None and not self.realign_rounds:
             raise ValueError("--realign-gold scores re-alignment rounds: set --realign-rounds N")
+        if self.realign_start != "aligner" and not self.realign_rounds:
+            raise ValueError("--realign-start starts re-alignment rounds: set --realign-rounds N")
         if self.realign_rounds and self.dataset:
             raise ValueError("--realign-rounds re-aligns the corpus text: give --corpus or "
                              "--bitext, not a prepared --dataset")
@@ -393,7 +399,7 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
     from xadj.batches import Batcher
     from xadj.model import load_encoder, resolve_model
     from xadj.outputs import atomic_write_text
-    from xadj.realign import realign_rounds
+    from xadj.realign import realign_rounds, start_from_encoder
 
     with state.main_process_first():
         record = run_record(config, plans)
@@ -404,6 +410,9 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
         model_path = resolve_model(config.model, config.tiny_kind)
         original, tokenizer = load_encoder(model_path)  # fails early on a bad model
         reuse = config.resume or not state.is_main_process
+        if config.realign_start == "encoder":
+            plans, config = start_from_encoder(plans, config, original, tokenizer, out, reuse,
+                                               progress)
         datasets = prepare_corpora(plans, config, tokenizer, out, reuse, progress)
     run_config = replace(config, model=model_path, cpu=cpu, output_dir=str(out),
                          prepared_datasets={lang: str(ds.path) for lang, ds in datasets.items()})

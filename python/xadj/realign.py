@@ -64,8 +64,7 @@ def realign_rounds(
         "realign_layer": _realign_layer(config, original), "realign_method": config.realign_method,
         "realign_granularity": config.realign_granularity,
         "gold": config.realign_gold, "gold_lines": len(gold_lines), "rounds": [{
-            "round": 0, "aligner": {p.lang: str(p.alignments) if p.alignments else
-                                    f"built-in ({config.prepare.symmetrize})" for p in plans},
+            "round": 0, "aligner": {p.lang: _first_aligner(p, config) for p in plans},
             "aligned_pairs": {lang: len(v) for lang, v in lines.items()},
             "links": {lang: int(np.diff(previous[lang][1])[lines[lang]].sum())
                       for lang in lines},
@@ -144,6 +143,14 @@ def _first_links(plan: CorpusPlan, bitext: Any, config: AlignConfig) -> Links:
         return read_alignment(plan.alignments)
     found = align_bitext(bitext, config.prepare.symmetrize)  # (links, offsets, stats)
     return found[0], found[1]
+
+
+def _first_aligner(plan: CorpusPlan, config: AlignConfig) -> str:
+    if config.realign_start == "encoder":
+        return f"original encoder ({plan.alignments})"
+    if plan.alignments is not None:
+        return str(plan.alignments)
+    return f"built-in ({config.prepare.symmetrize})"
 
 
 def _round_scores(links: dict[str, Links], gold: Any, gold_lines: np.ndarray) -> dict[str, Any]:
@@ -248,3 +255,39 @@ def _realigned_corpora(
         log.info("%s, re-aligned (%s): %s", lang, data_dir.name,
                  summarize_counts(datasets[lang].meta["counts"]))
     return links, datasets
+
+
+def start_from_encoder(plans: list[CorpusPlan], config: AlignConfig, original: Any,
+                       tokenizer: Any, out: Path, reuse: bool, progress: bool
+                       ) -> tuple[list[CorpusPlan], AlignConfig]:
+    """``--realign-start encoder``: every corpus aligned by the original encoder, as round 0's
+    input: its words and links in ``data/round-0/<lang>.{first,second,links}``. The returned
+    config reads those files' words as they are (no second word tokenization), in every round."""
+    from dataclasses import replace
+
+    from xadj.corpus import read_bitext
+    from xadj.outputs import atomic_write_text
+    from xadj.wordalign_encoder import bitext_pairs
+    from xadj.wordaligner import write_alignment
+
+    data_dir = out / "data" / "round-0"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started = []
+    for plan in plans:
+        first, second, pharaoh = (data_dir / f"{plan.lang}.{x}" for x in
+                                  ("first", "second", "links"))
+        if not (reuse and all(p.is_file() for p in (first, second, pharaoh))):
+            bitext = read_bitext(*plan.paths, unicode_words=config.prepare.unicode_words,
+                                 allow_empty=True)
+            links = _encoder_links(original, tokenizer, {plan.lang: bitext},
+                                   {plan.lang: np.arange(bitext.num_pairs)}, config, progress)
+            pairs = bitext_pairs(bitext)
+            atomic_write_text(first, "".join(" ".join(s) + "\n" for s, _ in pairs))
+            atomic_write_text(second, "".join(" ".join(t) + "\n" for _, t in pairs))
+            tmp = pharaoh.with_name(f".{pharaoh.name}.tmp")
+            write_alignment(tmp, *links[plan.lang])
+            tmp.replace(pharaoh)
+            log.info("%s: round 0 aligned by the original encoder (layer %d)", plan.lang,
+                     links["_layer"])
+        started.append(CorpusPlan(plan.lang, [first, second], pharaoh))
+    return started, replace(config, prepare=replace(config.prepare, unicode_words=False))
