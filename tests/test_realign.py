@@ -167,7 +167,7 @@ def test_realign_at_the_piece_level_with_the_loss_on_that_layer(hansards, tmp_pa
                         granularity="piece", progress=False)
     written = read_alignment(out / "data" / "round-1" / "fr.links")
     np.testing.assert_array_equal(written[0], links[0])
-    per_pair = [written[0][a:b] for a, b in zip(written[1][:-1], written[1][1:])]
+    per_pair = [written[0][a:b] for a, b in zip(written[1][:-1], written[1][1:], strict=True)]
     assert all(len(np.unique(seg, axis=0)) == len(seg) for seg in per_pair)  # each link once
     assert any(len(np.unique(seg[:, 0])) < len(seg) for seg in per_pair)  # a word, 2+ links
     saved = json.loads((out / "rounds" / "1" / "model" / "xadj_config.json").read_text())
@@ -200,6 +200,12 @@ def test_realign_can_start_from_the_original_encoders_links(hansards, tmp_path):
     with pytest.raises(ValueError, match="realign-rounds"):
         _realign_config(hansards, tmp_path / "x", realign_rounds=0, realign_gold=None,
                         realign_start="encoder")
+    links = tmp_path / "given.links"
+    links.write_text("0-0\n" * 80)
+    with pytest.raises(ValueError, match="drop the alignments"):
+        xadj.adjust(xadj.AlignConfig(model="tiny", output_dir=str(tmp_path / "y"),
+                                     corpus=[f"fr={hansards[0]},{links}"], realign_rounds=1,
+                                     realign_start="encoder"), progress=False)
 
 
 def test_realign_refusals(hansards, tmp_path):

@@ -243,6 +243,9 @@ def plan_corpora(config: AlignConfig, work_dir: Path | None) -> list[CorpusPlan]
         if not Path(config.realign_gold).is_file():
             raise FileNotFoundError(f"--realign-gold {config.realign_gold}: no such file")
     for plan in plans:
+        if plan.alignments is not None and config.realign_start == "encoder":
+            raise ValueError(f"--realign-start encoder aligns the corpus with the encoder: drop "
+                             f"the alignments given for {plan.lang} ({plan.alignments})")
         if plan.alignments is not None and config.prepare.unicode_words:
             raise ValueError("--raw-text with external --alignments would shift the word indices "
                              "the alignments refer to: give the pre-tokenized text they were made "
