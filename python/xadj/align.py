@@ -438,7 +438,8 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
         lang: {"pairs": len(r["pairs"]), "file": HELDOUT_FILE} for lang, r in held_record.items()}}
     sentences = {lang: heldout_sentences(plans, lang, datasets[lang], r["pairs"], config.prepare)
                  for lang, r in held_record.items()} if state.is_main_process else {}
-    held_out = HeldOut(heldout, sentences, original, tokenizer)
+    held_out = HeldOut(heldout, sentences, original, model_path, tokenizer)
+    del tokenizer  # held_out lets it go during training
     first = out / ROUNDS_DIR / "0" if config.realign_rounds else out
     results, reports = train_and_report(replace(run_config, output_dir=str(first)), training,
                                          held_out, state, progress, extra)
@@ -456,12 +457,25 @@ def _run(config: AlignConfig, plans: list[CorpusPlan], out: Path, state: Any, pr
 @dataclass
 class HeldOut:
     """What every report of a run compares on: the held-out batches and sentences, the original
-    model and its tokenizer."""
+    model and its tokenizer. The tokenizer is let go while a model trains (a 250k-piece fast
+    tokenizer holds ~0.3 GB) and loaded again from ``model_path`` when next asked for."""
 
     batches: dict[str, list[Any]]
     sentences: dict[str, tuple[list[str], list[str]] | None]
     original: Any
-    tokenizer: Any
+    model_path: str
+    loaded_tokenizer: Any = None
+
+    @property
+    def tokenizer(self) -> Any:
+        from xadj.model import load_tokenizer
+
+        if self.loaded_tokenizer is None:
+            self.loaded_tokenizer = load_tokenizer(self.model_path)
+        return self.loaded_tokenizer
+
+    def release_tokenizer(self) -> None:
+        self.loaded_tokenizer = None
 
 
 def train_and_report(run_config: AlignConfig, training: dict[str, Any], held: HeldOut,
@@ -474,8 +488,9 @@ def train_and_report(run_config: AlignConfig, training: dict[str, Any], held: He
     from xadj.outputs import atomic_write_text
     from xadj.train import train
 
+    held.release_tokenizer()  # train() loads one only to save it with the model
     results = train(run_config, training, progress=progress, extra_record=extra,
-                    original=held.original, tokenizer=held.tokenizer)
+                    original=held.original)
     reports: dict[str, dict[str, Any]] = {}
     if not state.is_main_process:
         return results, reports

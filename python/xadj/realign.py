@@ -42,7 +42,7 @@ def realign_rounds(
     from xadj.wordaligner import read_gold
 
     config, out = run_config, Path(run_config.output_dir)
-    original, tokenizer = held.original, held.tokenizer
+    original = held.original  # held.tokenizer: loaded when asked for, let go in training
     gold = None
     if config.realign_gold is not None:
         gold = read_gold(config.realign_gold, one_based=config.realign_gold_one_based)
@@ -72,7 +72,8 @@ def realign_rounds(
             "models": {name: str(r.model_dir) for name, r in results.items()},
             "heldout": _report_summary(reports)}]}
     if gold is not None and state.is_main_process:
-        links = _encoder_links(original, tokenizer, bitexts, {k: gold_lines for k in bitexts},
+        links = _encoder_links(original, held.tokenizer, bitexts,
+                               {k: gold_lines for k in bitexts},
                                config, progress)
         record["original_encoder"] = _round_scores(links, gold, gold_lines)
     for k in range(1, config.realign_rounds + 1):
@@ -80,7 +81,7 @@ def realign_rounds(
         data_dir = out / "data" / f"round-{k}"
         with state.main_process_first():
             reuse = config.resume or not state.is_main_process
-            links, datasets = _realigned_corpora(model_of, tokenizer, bitexts, lines, data_dir,
+            links, datasets = _realigned_corpora(model_of, held.tokenizer, bitexts, lines, data_dir,
                                                  config, reuse, progress)
         links.pop("_layer", None)
         entry: dict[str, Any] = {
@@ -122,7 +123,8 @@ def realign_rounds(
             atomic_write_text(out / REALIGN_FILE, json.dumps(record, indent=2))
     if gold is not None and state.is_main_process:  # how the final model aligns the gold pairs
         model_of = {lang: r.model_dir for name, r in results.items() for lang in name.split("+")}
-        final = _encoder_links(model_of, tokenizer, bitexts, {k: gold_lines for k in bitexts},
+        final = _encoder_links(model_of, held.tokenizer, bitexts,
+                               {k: gold_lines for k in bitexts},
                                config, progress)
         record["final_encoder"] = _round_scores(final, gold, gold_lines)
     if state.is_main_process:

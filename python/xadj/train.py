@@ -67,10 +67,11 @@ def train(
     the run records, so it is what the run does.
 
     A caller that already holds the original encoder (``config.anchor_model``, or
-    ``config.model`` when that is unset) and its tokenizer passes them as ``original`` and
-    ``tokenizer``: ``original`` then serves as F0 itself (put in eval mode, gradients off, its
-    weights untouched) and, when it is ``config.model``, is copied instead of loaded again,
-    so a run holds no third copy of the model and no second tokenizer."""
+    ``config.model`` when that is unset) passes it as ``original``: it then serves as F0 itself
+    (put in eval mode, gradients off, its weights untouched) and, when it is ``config.model``, is
+    copied instead of loaded again, so a run holds no third copy of the model. The tokenizer is
+    only saved with the model: without ``tokenizer`` it is loaded at the end, not held
+    through training."""
     if not sources:
         raise ValueError("no languages to train on")
     check_model_source(config.model)  # a missing model fails before anything else
@@ -169,14 +170,11 @@ def train_run(
         model = trainable_copy(original, config.freeze_embeddings)
         frozen = anchor(model, original, share_embeddings=config.freeze_embeddings)
     else:
-        model, loaded_tokenizer = load_encoder(config.model)  # fails here, before any training
-        tokenizer = tokenizer if tokenizer is not None else loaded_tokenizer
+        model, _ = load_encoder(config.model)  # fails here, before any training, if missing
         if config.freeze_embeddings:
             word_embeddings(model).requires_grad_(False)
         frozen = anchor(model, original if original is not None else config.anchor_model,
                         share_embeddings=config.freeze_embeddings)
-    if tokenizer is None:
-        tokenizer = load_tokenizer(config.model)
     depth = int(getattr(model, "config").num_hidden_layers)  # noqa: B009 (nn.Module type)
     loss_layer = None if config.loss_layer is None else check_layer(config.loss_layer, depth)
     if loss_layer == depth:
@@ -328,8 +326,10 @@ def train_run(
             last_good = save_checkpoint(accelerator, ckpt_root, done, progress_record,
                                          config.keep_checkpoints)
     bar.close()
-    model_dir = _save_final(accelerator, model, tokenizer, config, sources, sizes, total,
-                            final_dir, extra_record or {})
+    # The tokenizer is loaded only now, if not given: not held through training (~0.3 GB for
+    # a 250k-piece vocabulary).
+    model_dir = _save_final(accelerator, model, tokenizer or load_tokenizer(config.model), config,
+                            sources, sizes, total, final_dir, extra_record or {})
     frozen.to(home)
     for tracker in accelerator.trackers:  # not end_training(): the process group lives on
         tracker.finish()
