@@ -180,7 +180,7 @@ def test_other_morphologies(tmp_path, morphology):
 
 
 def test_shared_names_are_spelt_as_in_english(tmp_path):
-    out = tmp_path / "shared"
+    out = tmp_path / "common-names"
     generate(small(share_names=True, mono_sentences=50), out, progress=False)
     words = json.loads((out / "synth.json").read_text())["lexicon"]["words"]
     assert all(word == key[5:] for key, word in words.items() if key.startswith("name:"))

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from xadj.api import ENCODER_GRANULARITIES, ENCODER_METHODS
 from xadj.config import check, differences, setting, validate_language
 from xadj.data import CorpusConfig, PrepareConfig, PreparedDataset
 from xadj.model import TINY_KINDS
@@ -119,10 +120,10 @@ class AlignConfig:
         None, "hidden_states index for re-alignment (default: 2/3 of the depth, 8 of 12)",
         min=-1)
     realign_method: str = setting("argmax", "re-alignment links: mutual argmax or itermax",
-                                  choices=("argmax", "itermax"))
+                                  choices=ENCODER_METHODS)
     realign_granularity: str = setting(
         "word", "re-alignment links between words (pieces pooled), or between pieces, mapped to "
-        "their words (SimAlign's subword level)", choices=("word", "piece"))
+        "their words (SimAlign's subword level)", choices=ENCODER_GRANULARITIES)
     realign_gold: str | None = setting(
         None, "gold links of the LAST lines of the corpus (appended test pairs): each round's "
         "AER goes into realign.json")

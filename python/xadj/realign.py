@@ -39,6 +39,7 @@ def realign_rounds(
     from xadj.batches import Batcher
     from xadj.corpus import read_bitext
     from xadj.outputs import atomic_write_text
+    from xadj.wordalign_encoder import changed_links
     from xadj.wordaligner import read_gold
 
     config, out = run_config, Path(run_config.output_dir)
@@ -87,7 +88,7 @@ def realign_rounds(
         entry: dict[str, Any] = {
             "round": k, "aligned_with": {lang: str(m) for lang, m in model_of.items()},
             "links": {lang: int(np.diff(links[lang][1])[lines[lang]].sum()) for lang in links},
-            "links_changed": {lang: _changed(previous[lang], links[lang], lines[lang])
+            "links_changed": {lang: changed_links(previous[lang], links[lang], lines[lang])
                               for lang in links},
             **_round_scores(links, gold, gold_lines)}
         previous = links
@@ -166,12 +167,6 @@ def _round_scores(links: dict[str, Links], gold: Any, gold_lines: np.ndarray) ->
             "gold_links": int(np.diff(hyp[1])[gold_lines].sum())}
 
 
-def _changed(a: Links, b: Links, lines: np.ndarray) -> int:
-    from xadj.wordalign_encoder import changed_links
-
-    return changed_links(a, b, lines)
-
-
 def _report_summary(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Held-out word retrieval and the unrelated/related L2 ratio of each language, after."""
     keys = ("retrieval_accuracy", "l2_ratio")
@@ -227,23 +222,15 @@ def _realigned_corpora(
     from dataclasses import replace
 
     from xadj.data import prepare
-    from xadj.outputs import atomic_write_text
-    from xadj.wordalign_encoder import bitext_pairs
-    from xadj.wordaligner import read_alignment, write_alignment
+    from xadj.wordaligner import read_alignment
 
-    files = {lang: [data_dir / f"{lang}.first", data_dir / f"{lang}.second",
-                    data_dir / f"{lang}.links"] for lang in bitexts}
+    files = {lang: _round_files(data_dir, lang) for lang in bitexts}
     if reuse and all(p.is_file() for f in files.values() for p in f):
         links: dict[str, Any] = {lang: read_alignment(f[2]) for lang, f in files.items()}
     else:
         links = _encoder_links(model_of, tokenizer, bitexts, lines, config, progress)
-        for lang, (first, second, pharaoh) in files.items():
-            pairs = bitext_pairs(bitexts[lang])
-            atomic_write_text(first, "".join(" ".join(s) + "\n" for s, _ in pairs))
-            atomic_write_text(second, "".join(" ".join(t) + "\n" for _, t in pairs))
-            tmp = pharaoh.with_name(f".{pharaoh.name}.tmp")
-            write_alignment(tmp, *links[lang])
-            tmp.replace(pharaoh)
+        for lang, paths in files.items():
+            _write_round_files(paths, bitexts[lang], links[lang])
     options = replace(config.prepare, unicode_words=False)  # the files hold the words
     datasets = {}
     for lang, (first, second, pharaoh) in files.items():
@@ -268,28 +255,40 @@ def start_from_encoder(plans: list[CorpusPlan], config: AlignConfig, original: A
     from dataclasses import replace
 
     from xadj.corpus import read_bitext
-    from xadj.outputs import atomic_write_text
-    from xadj.wordalign_encoder import bitext_pairs
-    from xadj.wordaligner import write_alignment
 
     data_dir = out / "data" / "round-0"
     data_dir.mkdir(parents=True, exist_ok=True)
     started = []
     for plan in plans:
-        first, second, pharaoh = (data_dir / f"{plan.lang}.{x}" for x in
-                                  ("first", "second", "links"))
-        if not (reuse and all(p.is_file() for p in (first, second, pharaoh))):
+        paths = _round_files(data_dir, plan.lang)
+        if not (reuse and all(p.is_file() for p in paths)):
             bitext = read_bitext(*plan.paths, unicode_words=config.prepare.unicode_words,
                                  allow_empty=True)
             links = _encoder_links(original, tokenizer, {plan.lang: bitext},
                                    {plan.lang: np.arange(bitext.num_pairs)}, config, progress)
-            pairs = bitext_pairs(bitext)
-            atomic_write_text(first, "".join(" ".join(s) + "\n" for s, _ in pairs))
-            atomic_write_text(second, "".join(" ".join(t) + "\n" for _, t in pairs))
-            tmp = pharaoh.with_name(f".{pharaoh.name}.tmp")
-            write_alignment(tmp, *links[plan.lang])
-            tmp.replace(pharaoh)
+            _write_round_files(paths, bitext, links[plan.lang])
             log.info("%s: round 0 aligned by the original encoder (layer %d)", plan.lang,
                      links["_layer"])
-        started.append(CorpusPlan(plan.lang, [first, second], pharaoh))
+        started.append(CorpusPlan(plan.lang, list(paths[:2]), paths[2]))
     return started, replace(config, prepare=replace(config.prepare, unicode_words=False))
+
+
+def _round_files(data_dir: Path, lang: str) -> tuple[Path, Path, Path]:
+    """A round's corpus words (first side, second side) and links of one language."""
+    return (data_dir / f"{lang}.first", data_dir / f"{lang}.second", data_dir / f"{lang}.links")
+
+
+def _write_round_files(paths: tuple[Path, Path, Path], bitext: Any, links: Links) -> None:
+    """The bitext's words written as two pre-tokenized files (so raw text keeps the words the
+    links count) and the links as Pharaoh, each file atomically."""
+    from xadj.outputs import atomic_write_text
+    from xadj.wordalign_encoder import bitext_pairs
+    from xadj.wordaligner import write_alignment
+
+    first, second, pharaoh = paths
+    pairs = bitext_pairs(bitext)
+    atomic_write_text(first, "".join(" ".join(s) + "\n" for s, _ in pairs))
+    atomic_write_text(second, "".join(" ".join(t) + "\n" for _, t in pairs))
+    tmp = pharaoh.with_name(f".{pharaoh.name}.tmp")
+    write_alignment(tmp, *links)
+    tmp.replace(pharaoh)
