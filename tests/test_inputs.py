@@ -9,6 +9,7 @@ import hashlib
 import io
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -209,10 +210,16 @@ def test_ctrl_c_stops_symmetrize_files_promptly(tmp_path):
         except BrokenPipeError:  # the reader stopped: what this test wants
             pass
 
+    # A shell's background job inherits SIGINT ignored, and interrupt_main() then does nothing:
+    # Python's own Ctrl-C handler is put in place for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    with pytest.raises(KeyboardInterrupt):
-        _native.symmetrize_files(pipe, rev, "grow-diag-final-and", out)
+    try:
+        writer.start()
+        with pytest.raises(KeyboardInterrupt):
+            _native.symmetrize_files(pipe, rev, "grow-diag-final-and", out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     writer.join(timeout=30)
     assert sent.is_set()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pipe", "r.align"]
